@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from annotator.accounts.models import Workspace
+
+
+class TaskType(models.TextChoices):
+    SEGMENTATION = "segmentannotation", "Segmentation"
+    VIDEO = "videoannotation", "General video"
+    VIDEO_PLAYBACK = "videoplaybackannotation", "Video playback"
+
+
+class SubmissionGroup(models.Model):
+    """Rows submitted together (a bulk upload): what the progress bar follows."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="groups")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    name = models.CharField(max_length=200)
+    template_name = models.CharField(max_length=200, blank=True)
+    # Hash of the uploaded file: the same file twice is recognised.
+    source_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    scale_batch = models.CharField(max_length=200, blank=True)
+    finalize_batch = models.BooleanField(default=False)
+    batch_finalized_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Task(models.Model):
+    """One Scale annotation task: the payload we send and everything we learn back."""
+
+    class State(models.TextChoices):
+        # Our side: getting the task to Scale exactly once.
+        QUEUED = "queued", "Queued"
+        SUBMITTING = "submitting", "Submitting"
+        SUBMITTED = "submitted", "Submitted"
+        FAILED = "failed", "Failed"
+
+    class ScaleStatus(models.TextChoices):
+        # Scale's side, from the create response, callbacks and the reconciler.
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        ERROR = "error", "Error"
+        CANCELED = "canceled", "Canceled"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tasks")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    group = models.ForeignKey(SubmissionGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    task_type = models.CharField(max_length=32, choices=TaskType.choices)
+    # Exactly what is (or was) sent to Scale, unique_id included.
+    payload = models.JSONField()
+    # Stable across retries, so an ambiguous failure can never create a second task.
+    unique_id = models.CharField(max_length=255)
+
+    state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    scale_task_id = models.CharField(max_length=32, blank=True, db_index=True)
+    scale_status = models.CharField(max_length=12, choices=ScaleStatus.choices, blank=True)
+    scale_updated_at = models.DateTimeField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    callback_count = models.PositiveIntegerField(default=0)
+    last_callback_at = models.DateTimeField(null=True, blank=True)
+    callback_succeeded = models.BooleanField(null=True, blank=True)
+
+    # Copied out of the payload for the status table's filters and search.
+    project = models.CharField(max_length=200, blank=True)
+    batch = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    attachment = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "unique_id"], name="unique_id_per_workspace")]
+        indexes = [
+            # Keyset pagination of the status table, newest first, with and
+            # without a status filter.
+            models.Index(fields=["workspace", "-created_at", "-id"], name="task_ws_created"),
+            models.Index(fields=["workspace", "scale_status", "-created_at", "-id"], name="task_ws_status_created"),
+            models.Index(fields=["workspace", "state", "-created_at", "-id"], name="task_ws_state_created"),
+            # The sweeper's scan for rows stuck before Scale.
+            models.Index(fields=["state", "updated_at"], name="task_state_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_task_type_display()} {self.unique_id}"
+
+    @property
+    def display_status(self) -> str:
+        """One word for people: our state until Scale has it, then Scale's status."""
+        if self.state == self.State.SUBMITTED and self.scale_status:
+            return self.scale_status
+        return self.state
+
+    def fill_denormalized(self) -> None:
+        payload = self.payload or {}
+        self.project = str(payload.get("project") or "")[:200]
+        self.batch = str(payload.get("batch") or "")[:200]
+        tags = payload.get("tags") or []
+        self.tags = [str(t) for t in tags] if isinstance(tags, list) else []
+        attachment = payload.get("attachment")
+        if not attachment and isinstance(payload.get("attachments"), list) and payload["attachments"]:
+            attachment = payload["attachments"][0]
+        self.attachment = str(attachment or "")
+
+
+class SubmissionAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Created"
+        DUPLICATE = "duplicate", "Already at Scale (409 resolved)"
+        TEMPORARY = "temporary", "Temporary error"
+        PERMANENT = "permanent", "Permanent error"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="submission_attempts")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} ({self.status_code}) at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TaskEvent(models.Model):
+    """The task page's timeline, and the audit trail of status changes."""
+
+    class Kind(models.TextChoices):
+        COMPOSED = "composed", "Composed"
+        SUBMISSION = "submission", "Submission"
+        CALLBACK = "callback", "Callback"
+        STATUS = "status", "Status change"
+        RECONCILED = "reconciled", "Reconciled"
+        EMAIL = "email", "Email"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    message = models.TextField(blank=True)
+    data = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:60]}"
+
+
+class CallbackEvent(models.Model):
+    """A callback as it arrived, stored before it is applied."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="callback_events")
+    task = models.ForeignKey(Task, null=True, blank=True, on_delete=models.SET_NULL, related_name="callback_events")
+    scale_task_id = models.CharField(max_length=32, db_index=True)
+    status = models.CharField(max_length=12, blank=True)
+    scale_updated_at = models.DateTimeField(null=True, blank=True)
+    body = models.TextField()
+    # Scale retries send the same body again: the hash is the duplicate guard.
+    body_sha256 = models.CharField(max_length=64)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "body_sha256"], name="callback_once_per_body")]
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.scale_task_id} {self.status}"
