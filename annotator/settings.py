@@ -147,6 +147,8 @@ INSTALLED_APPS = [
     "template_partials",
     "annotator.accounts",
     "annotator.tasks",
+    "annotator.composer",
+    "annotator.submission",
 ]
 
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", "true")

@@ -7,6 +7,9 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("annotator.accounts.urls")),
+    path("", include("annotator.tasks.urls")),
+    path("compose/", include("annotator.composer.urls")),
+    path("submit/", include("annotator.submission.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:
