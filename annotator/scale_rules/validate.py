@@ -1,0 +1,273 @@
+"""validate(): every rule, for one task payload, as a list of RuleErrors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .attributes import Attribute, check_attributes, linked_attribute_ids
+from .geometries import check_geometries, check_point_connections
+from .labels import Leaves, check_label_list, count_labels
+from .limits import (
+    ALLOWED_FIELDS,
+    ATTACHMENT_TYPES,
+    FIELD_ORDER,
+    MAX_LABELS,
+    MAX_TAGS,
+    MAX_UNIQUE_ID_LENGTH,
+    PRIORITIES,
+    REQUIRED_FIELDS,
+    SEGMENTATION,
+    TASK_TYPES,
+    VIDEO,
+    VIDEO_EXTENSIONS,
+    VIDEO_TYPES,
+)
+from .links import check_events, check_links
+from .metadata import check_metadata
+from .prelabels import check_base_annotations, check_hypothesis
+from .report import Report, describe, index_path, key_path, quote
+from .rules import RuleError
+from .urls import check_url, is_email, is_http_url, video_extension
+
+
+def validate(task_type: str, payload: object) -> list[RuleError]:
+    """All rule violations of `payload` as a `task_type` task; [] means valid.
+
+    Never raises: any value (wrong types anywhere, None, deep nesting) gives errors.
+    """
+    report = Report()
+    if not isinstance(task_type, str) or task_type not in TASK_TYPES:
+        report.add(
+            "",
+            "task_type.unknown",
+            f"unknown task type {describe(task_type)}; expected one of {', '.join(TASK_TYPES)}",
+        )
+        return report.errors
+    if not isinstance(payload, dict):
+        report.add("", "payload.not_object", f"the task parameters must be a JSON object, got {describe(payload)}")
+        return report.errors
+
+    _check_known_and_required(report, task_type, payload)
+    _check_shared(report, payload)
+    _check_attachments(report, task_type, payload)
+
+    leaves = Leaves(report)
+    if task_type == SEGMENTATION:
+        _check_segmentation(report, payload, leaves)
+    elif "geometries" in payload:
+        check_geometries(report, payload["geometries"], "geometries", leaves)
+
+    attributes: dict[str, Attribute] = {}
+    if "annotation_attributes" in payload:
+        attributes = check_attributes(
+            report, payload["annotation_attributes"], "annotation_attributes", leaves, task_type
+        )
+    if task_type in VIDEO_TYPES:
+        check_point_connections(report, payload.get("geometries"), "geometries", linked_attribute_ids(attributes))
+        _check_video(report, task_type, payload, leaves)
+        check_base_annotations(report, payload)
+    if "hypothesis" in payload:
+        check_hypothesis(report, payload["hypothesis"], task_type, leaves)
+    return report.errors
+
+
+def _check_known_and_required(report: Report, task_type: str, payload: dict[Any, Any]) -> None:
+    allowed = ALLOWED_FIELDS[task_type]
+    for key in payload:
+        if key in allowed:
+            continue
+        name = key if isinstance(key, str) else describe(key)
+        accepted_by = [other for other in TASK_TYPES if key in ALLOWED_FIELDS[other]]
+        hint = f" (only {' and '.join(accepted_by)} accept it)" if accepted_by else ""
+        report.add(key_path("", key), "param.unknown", f"unknown parameter '{name}' for {task_type}{hint}")
+    for field in FIELD_ORDER:
+        if field in REQUIRED_FIELDS[task_type] and field not in payload:
+            report.add(field, "param.required", f"is required for {task_type}")
+
+
+def _check_shared(report: Report, payload: dict[Any, Any]) -> None:
+    for field in ("project", "batch"):
+        if field in payload:
+            report.string(payload[field], field, non_empty=True)
+    if "instruction" in payload:
+        report.string(payload["instruction"], "instruction")
+    if "callback_url" in payload:
+        url = payload["callback_url"]
+        if report.string(url, "callback_url") and not (is_http_url(url) or is_email(url)):
+            report.add(
+                "callback_url",
+                "callback_url.invalid",
+                f"must be a full http:// or https:// URL or an email address, got {quote(url)}",
+            )
+    if "metadata" in payload:
+        check_metadata(report, payload["metadata"])
+    if "unique_id" in payload:
+        unique_id = payload["unique_id"]
+        if report.string(unique_id, "unique_id", non_empty=True) and len(unique_id) > MAX_UNIQUE_ID_LENGTH:
+            report.add(
+                "unique_id",
+                "unique_id.too_long",
+                f"must be at most {MAX_UNIQUE_ID_LENGTH:,} characters (got {len(unique_id):,})",
+            )
+    if "clear_unique_id_on_error" in payload:
+        report.boolean(payload["clear_unique_id_on_error"], "clear_unique_id_on_error")
+    if "tags" in payload:
+        _check_tags(report, payload["tags"])
+    if "priority" in payload:
+        priority = payload["priority"]
+        if report.integer(priority, "priority") and priority not in PRIORITIES:
+            report.add("priority", "priority.invalid", f"must be 10, 20 or 30, got {describe(priority)}")
+
+
+def _check_tags(report: Report, tags: Any) -> None:
+    if not report.array(tags, "tags", hint=" of strings"):
+        return
+    if len(tags) > MAX_TAGS:
+        report.add("tags", "tags.max_count", f"at most {MAX_TAGS} tags are allowed (got {len(tags)})")
+    for i, tag in enumerate(tags):
+        report.string(tag, index_path("tags", i), non_empty=True)
+
+
+def _check_attachments(report: Report, task_type: str, payload: dict[Any, Any]) -> None:
+    allowed_types = ATTACHMENT_TYPES[task_type]
+    declared = None
+    if "attachment_type" in payload:
+        value = payload["attachment_type"]
+        if isinstance(value, str) and value in allowed_types:
+            declared = value
+        else:
+            expected = " or ".join(f"'{kind}'" for kind in allowed_types)
+            report.add(
+                "attachment_type",
+                "attachment_type.invalid",
+                f"must be {expected} for {task_type}, got {describe(value)}",
+            )
+    attachment_ok = "attachment" in payload and check_url(report, payload["attachment"], "attachment")
+    if task_type == SEGMENTATION:
+        return
+
+    has_attachment = "attachment" in payload
+    has_attachments = "attachments" in payload
+    if has_attachments:
+        _check_frame_urls(report, payload["attachments"])
+    # [UNCONFIRMED] Scale's default attachment_type for the video types is not documented,
+    # so an omitted one is inferred from what is sent (build_payload always writes it).
+    kind = declared or ("image" if has_attachments else "video" if has_attachment else None)
+    if kind is None:
+        report.add(
+            "",
+            "attachment.missing",
+            f"{task_type} needs attachment (a video URL) or attachments (image frame URLs)",
+        )
+    elif kind == "image":
+        if not has_attachments:
+            report.add(
+                "attachments",
+                "attachment.missing",
+                "is required when attachment_type is 'image' (the frame URLs to annotate)",
+            )
+        if task_type == VIDEO and has_attachment:
+            # §1.3 says attachment + attachments together is "[V2 only]", i.e. playback.
+            report.add(
+                "attachment",
+                "attachment.forbidden",
+                "must be omitted when attachment_type is 'image': videoannotation takes "
+                "attachments (frames) or attachment (a video), not both; only "
+                "videoplaybackannotation accepts both",
+            )
+    else:
+        if not has_attachment:
+            report.add(
+                "attachment",
+                "attachment.missing",
+                "is required when attachment_type is 'video' (the video file URL)",
+            )
+        if task_type == VIDEO and has_attachments:
+            report.add("attachments", "attachments.forbidden", "must be omitted when attachment_type is 'video'")
+    # For both video types `attachment` is always the video (for playback with image frames
+    # it is the reference video), so its format is checked whatever attachment_type says.
+    if attachment_ok:
+        _check_video_format(report, payload["attachment"])
+
+
+def _check_frame_urls(report: Report, attachments: Any) -> None:
+    if not report.array(attachments, "attachments", hint=" of frame URLs"):
+        return
+    if not attachments:
+        report.add("attachments", "attachments.empty", "must list at least one frame URL")
+    for i, url in enumerate(attachments):
+        check_url(report, url, index_path("attachments", i))
+
+
+def _check_video_format(report: Report, url: str) -> None:
+    extension = video_extension(url)
+    if extension in VIDEO_EXTENSIONS:
+        return
+    # An extensionless URL is rejected too: Scale accepts "only mp4, webm and ogg" (§1.2) and
+    # without an extension nothing on our side can tell which format the file is.
+    detail = f"got '.{extension}'" if extension else "the URL path has no file extension"
+    report.add(
+        "attachment",
+        "video.format",
+        f"video must be an {', '.join(VIDEO_EXTENSIONS[:-1])} or {VIDEO_EXTENSIONS[-1]} file ({detail})",
+    )
+
+
+def _check_segmentation(report: Report, payload: dict[Any, Any], leaves: Leaves) -> None:
+    if "labels" in payload:
+        labels = payload["labels"]
+        if report.array(labels, "labels"):
+            if not labels:
+                report.add("labels", "labels.empty", "must list at least one label")
+            count = count_labels(labels)
+            if count > MAX_LABELS:
+                report.add("labels", "labels.max_count", f"at most {MAX_LABELS} labels are allowed (got {count})")
+            check_label_list(report, labels, "labels", leaves, allow_instance=True)
+    if "allow_unlabeled" in payload:
+        report.boolean(payload["allow_unlabeled"], "allow_unlabeled")
+    if "context_attachments" in payload:
+        _check_context_attachments(report, payload["context_attachments"], payload.get("attachment"))
+
+
+def _check_context_attachments(report: Report, context: Any, attachment: Any) -> None:
+    if not report.array(context, "context_attachments"):
+        return
+    for i, item in enumerate(context):
+        path = index_path("context_attachments", i)
+        if not report.object(item, path, hint=' like {"attachment": "<url>"}'):
+            continue
+        report.unknown_keys(item, frozenset({"attachment"}), path, "a context attachment")
+        url_path = key_path(path, "attachment")
+        if "attachment" not in item:
+            report.add(url_path, "field.required", "is required (a reference image URL)")
+        elif check_url(report, item["attachment"], url_path) and item["attachment"] == attachment:
+            report.add(
+                url_path,
+                "context_attachments.same_as_attachment",
+                "must not reuse the task's own attachment URL",
+            )
+
+
+def _check_video(report: Report, task_type: str, payload: dict[Any, Any], leaves: Leaves) -> None:
+    allowed = ALLOWED_FIELDS[task_type]
+    if "events_to_annotate" in payload:
+        check_events(report, payload["events_to_annotate"], "events_to_annotate")
+    if "links" in payload:
+        check_links(report, payload["links"], "links", leaves)
+    for field in ("frame_rate", "annotation_frame_rate", "video_frame_rate"):
+        if field in payload and field in allowed:
+            value = payload[field]
+            # Reference §1.3: the seed types playback frame_rate as an object; it is a number.
+            if report.number(value, field, hint=" of frames per second") and value <= 0:
+                report.add(field, "frame_rate.not_positive", f"must be greater than 0, got {describe(value)}")
+    for field in ("start_time", "duration_time"):
+        if field in payload:
+            value = payload[field]
+            # Reference §1.3: the seed types duration_time as an array of strings; it is seconds.
+            if report.number(value, field, hint=" of seconds") and value < 0:
+                report.add(field, "time.negative", f"must be at least 0, got {describe(value)}")
+    for field in ("padding", "paddingX", "paddingY"):
+        if field in payload:
+            value = payload[field]
+            if report.integer(value, field) and value < 0:
+                report.add(field, "padding.negative", f"must be at least 0 pixels, got {describe(value)}")
