@@ -154,6 +154,14 @@ INSTALLED_APPS = [
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", "true")
 if SANDBOX_ENABLED:
     INSTALLED_APPS.append("annotator.sandbox")
+# Seconds a sandbox task stays pending before it completes (docs/sandbox.md).
+SANDBOX_COMPLETE_AFTER = envfloat("SANDBOX_COMPLETE_AFTER", "5")
+# Fault injection for every sandbox create, e.g. "latency_ms=300,error_500=0.1,seed=7";
+# checked at start-up by the sandbox app; the X-Sandbox-Faults header overrides it per key.
+SANDBOX_FAULTS = envstr("SANDBOX_FAULTS", "")
+# Multiplies the sandbox's callback retry schedule (about 24 h over 20 attempts at 1).
+SANDBOX_CALLBACK_RETRY_SCALE = envfloat("SANDBOX_CALLBACK_RETRY_SCALE", "1")
+SANDBOX_CALLBACK_TIMEOUT = envfloat("SANDBOX_CALLBACK_TIMEOUT", "10")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -260,6 +268,13 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUES_ALL = ["default", "submission", "callbacks", "email", "sandbox"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+if SANDBOX_ENABLED:
+    # Finishes sandbox tasks whose completion job was lost, and re-sends stuck callbacks.
+    CELERY_BEAT_SCHEDULE["sweep-sandbox"] = {
+        "task": "annotator.sweep_sandbox",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    }
 
 # --- Email ------------------------------------------------------------------
 EMAIL_HOST = envstr("EMAIL_HOST")
@@ -275,6 +290,54 @@ EMAIL_BACKEND = (
 
 # --- Scale ------------------------------------------------------------------
 SCALE_API_BASE_URL = envstr("SCALE_API_BASE_URL", "https://api.scale.com/v1").rstrip("/")
+
+# --- Submission (annotator/submission/, docs/submission.md) -------------------
+# Timeouts of every call to Scale, in seconds: connecting, then waiting for an answer.
+SUBMIT_CONNECT_TIMEOUT = envfloat("SUBMIT_CONNECT_TIMEOUT", "5")
+SUBMIT_READ_TIMEOUT = envfloat("SUBMIT_READ_TIMEOUT", "30")
+# Attempts per task (temporary errors only), then the task is FAILED with the reason.
+SUBMIT_MAX_ATTEMPTS = envint("SUBMIT_MAX_ATTEMPTS", "8")
+# Exponential backoff with full jitter: a random wait up to base * 2^(attempt-1), at most cap.
+SUBMIT_BACKOFF_BASE = envfloat("SUBMIT_BACKOFF_BASE", "1")
+SUBMIT_BACKOFF_CAP = envfloat("SUBMIT_BACKOFF_CAP", "60")
+# A claim older than this is presumed dead (its worker was killed) and is taken
+# over. It must exceed the longest attempt: rate wait + connect + read timeouts.
+SUBMIT_CLAIM_TIMEOUT = envfloat("SUBMIT_CLAIM_TIMEOUT", "120")
+# The sweeper runs this often (seconds) and re-enqueues queued rows left alone
+# longer than SUBMIT_SWEEP_AFTER (their broker message was lost).
+SUBMIT_SWEEP_INTERVAL = envfloat("SUBMIT_SWEEP_INTERVAL", "30")
+SUBMIT_SWEEP_AFTER = envfloat("SUBMIT_SWEEP_AFTER", "120")
+# Rate limit (Workspace.rate_limit_per_second) burst, and how long a job may
+# wait in place for its slot before it gives the slot up and is rescheduled.
+SUBMIT_RATE_BURST = envint("SUBMIT_RATE_BURST", "1")
+SUBMIT_RATE_MAX_WAIT = envfloat("SUBMIT_RATE_MAX_WAIT", "5")
+# Rows a bulk upload may hold.
+SUBMIT_MAX_ROWS = envint("SUBMIT_MAX_ROWS", "20000")
+CELERY_BEAT_SCHEDULE["sweep-submissions"] = {
+    "task": "annotator.sweep_submissions",
+    "schedule": SUBMIT_SWEEP_INTERVAL,
+    # A tick that could not run in time is pointless: the next one does the same.
+    "options": {"expires": SUBMIT_SWEEP_INTERVAL},
+}
+
+# --- Callbacks and the reconciler (annotator/tasks/) ---------------------------
+# A pending task with no news (callback) for RECONCILE_AFTER seconds is read back
+# from Scale; the reconciler runs every RECONCILE_INTERVAL seconds and checks at
+# most RECONCILE_BATCH tasks per run.
+RECONCILE_INTERVAL = envfloat("RECONCILE_INTERVAL", "300")
+RECONCILE_AFTER = envint("RECONCILE_AFTER", "900")
+RECONCILE_BATCH = envint("RECONCILE_BATCH", "200")
+CELERY_BEAT_SCHEDULE["reconcile-tasks"] = {
+    "task": "annotator.reconcile_tasks",
+    "schedule": RECONCILE_INTERVAL,
+    "options": {"expires": RECONCILE_INTERVAL},
+}
+# Digest emails go out from this pass; it also re-sends emails whose job was lost.
+CELERY_BEAT_SCHEDULE["send-digests"] = {
+    "task": "annotator.send_digests",
+    "schedule": 60.0,
+    "options": {"expires": 60.0},
+}
 
 # --- Production hardening (only when DEBUG is false) ------------------------
 if not DEBUG:
