@@ -163,3 +163,22 @@ def test_it_refuses_to_build_for_unknown_task_types_or_non_mappings():
         scale_rules.build_payload("imageannotation", {})
     with pytest.raises(TypeError):
         scale_rules.build_payload("segmentannotation", ["attachment"])
+
+
+def test_leaf_labels_with_instance_inherits_the_parent_flag_unless_a_leaf_overrides_it():
+    labels = [
+        "road",
+        {
+            "choice": "vehicle",
+            "instance_label": True,
+            "subchoices": ["car", {"choice": "parked", "instance_label": False}],
+        },
+        {"choice": "person", "instance_label": True},
+    ]
+    assert scale_rules.leaf_labels_with_instance(labels) == [
+        ("road", False),
+        ("car", True),
+        ("parked", False),
+        ("person", True),
+    ]
+    assert scale_rules.leaf_labels(labels) == ["road", "car", "parked", "person"]

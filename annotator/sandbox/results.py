@@ -123,29 +123,10 @@ class Segment:
     instance: bool
 
 
-def _leaves_with_instance(labels: object) -> list[tuple[str, bool]]:
-    """Leaf labels in order, each with whether it is an instance label (inherited)."""
-    leaves: list[tuple[str, bool]] = []
-    stack: list[tuple[Any, bool]] = [(entry, False) for entry in reversed(labels)] if isinstance(labels, list) else []
-    while stack:
-        entry, inherited = stack.pop()
-        if isinstance(entry, str):
-            leaves.append((entry, inherited))
-        elif isinstance(entry, dict):
-            instance = bool(entry.get("instance_label", inherited))
-            if isinstance(entry.get("subchoices"), list):
-                stack.extend((sub, instance) for sub in reversed(entry["subchoices"]))
-            elif isinstance(entry.get("choice"), str):
-                leaves.append((entry["choice"], instance))
-    # scale_rules decides what a leaf is; this walk only adds the instance flag.
-    names = set(scale_rules.leaf_labels(labels))
-    return [(name, instance) for name, instance in leaves if name in names]
-
-
 def segments(task: SandboxTask) -> list[Segment]:
     rng = random.Random(task.task_id)
     result: list[Segment] = []
-    for name, instance in _leaves_with_instance(task.params.get("labels")):
+    for name, instance in scale_rules.leaf_labels_with_instance(task.params.get("labels")):
         for _ in range(rng.randint(2, 3) if instance else 1):
             index = len(result) + 1
             result.append(Segment(name, index, PALETTE[(index - 1) % len(PALETTE)], instance))

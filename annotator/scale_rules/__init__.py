@@ -11,7 +11,7 @@ and docs/scale-rules.md is generated from it.
 from __future__ import annotations
 
 from .build import build_payload
-from .labels import count_labels, leaf_labels
+from .labels import count_labels, leaf_labels, leaf_labels_with_instance
 from .limits import (
     ALLOWED_FIELDS,
     ATTRIBUTE_TYPES,
@@ -50,6 +50,7 @@ __all__ = [
     "build_payload",
     "count_labels",
     "leaf_labels",
+    "leaf_labels_with_instance",
     "metadata_size",
     "validate",
 ]

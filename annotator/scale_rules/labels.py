@@ -18,26 +18,38 @@ _END = object()
 
 def leaf_labels(labels: object) -> list[str]:
     """Leaf names of a (nested) label list, in document order. Malformed entries are skipped."""
+    return [name for name, _ in leaf_labels_with_instance(labels)]
+
+
+def leaf_labels_with_instance(labels: object) -> list[tuple[str, bool]]:
+    """Leaf names in document order, each with whether it is an instance label.
+
+    [INF] A parent's `instance_label` is inherited by its leaves unless they set their own.
+    """
     if not isinstance(labels, ARRAY_TYPES):
         return []
-    leaves: list[str] = []
-    # An explicit stack of iterators: public callers may hand us arbitrarily deep input.
-    stack = [iter(labels)]
+    leaves: list[tuple[str, bool]] = []
+    # An explicit stack of (iterator, inherited flag): public callers may hand us
+    # arbitrarily deep input.
+    stack = [(iter(labels), False)]
     while stack:
-        entry = next(stack[-1], _END)
+        entries, inherited = stack[-1]
+        entry = next(entries, _END)
         if entry is _END:
             stack.pop()
         elif isinstance(entry, str):
             if not is_blank(entry):
-                leaves.append(entry)
+                leaves.append((entry, inherited))
         elif isinstance(entry, dict):
+            flag = entry.get("instance_label", inherited)
+            instance = flag if isinstance(flag, bool) else inherited
             if "subchoices" in entry:
                 if isinstance(entry["subchoices"], ARRAY_TYPES):
-                    stack.append(iter(entry["subchoices"]))
+                    stack.append((iter(entry["subchoices"]), instance))
             else:
                 choice = entry.get("choice")
                 if isinstance(choice, str) and not is_blank(choice):
-                    leaves.append(choice)
+                    leaves.append((choice, instance))
     return leaves
 
 
