@@ -32,6 +32,10 @@ def log(message: str) -> None:
     print(f"[annotator] {message}", flush=True)
 
 
+def data_dir() -> Path:
+    return Path(os.environ.get("DATA_DIR", BASE_DIR / "var"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -151,7 +155,7 @@ def worker_command(concurrency: str | None = None, beat: bool = False) -> list[s
     args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     if beat:
         # Beat inside the single dev worker: runs the sweeper and reconciler.
-        args += ["--beat", "--schedule", str(BASE_DIR / "var" / "celerybeat-schedule")]
+        args += ["--beat", "--schedule", str(data_dir() / "celerybeat-schedule")]
     return args
 
 
@@ -162,28 +166,41 @@ def run() -> int:
         log(f"port {taken} is busy, using {port}")
     env = dict(os.environ)
     env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
-    (BASE_DIR / "var").mkdir(exist_ok=True)
-    procs: list[subprocess.Popen] = []
+    data_dir().mkdir(parents=True, exist_ok=True)
+    web: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
     with redis_url() as url:
         env["REDIS_URL"] = url
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("demo_setup", env=env)
         try:
-            procs.append(spawn(worker_command(beat=True), env=env))
+            worker = spawn(worker_command(beat=True), env=env)
             web = spawn([PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], env=env)
-            procs.append(web)
             wait_for_port(port, timeout=60, proc=web)
             log(f"annotator is running at {env['SITE_URL']}/  (Ctrl-C stops everything)")
-            while all(p.poll() is None for p in procs):
+            restarts: list[float] = []
+            while web.poll() is None:
+                if worker.poll() is not None:
+                    # Celery's worker can exit on a broker outage (kombu's
+                    # "Unrecoverable error"); restart it as a supervisor would.
+                    # The database holds the work, so nothing is lost meanwhile.
+                    restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
+                    if len(restarts) > 5:
+                        log("the Celery worker keeps exiting; stopping")
+                        return 1
+                    log(f"the Celery worker exited (code {worker.returncode}); restarting it")
+                    time.sleep(1)
+                    worker = spawn(worker_command(beat=True), env=env)
                 time.sleep(0.5)
-            log("a process exited; stopping the rest")
+            log("the web server exited; stopping the rest")
             return 1
         except KeyboardInterrupt:
             log("stopping…")
             return 0
         finally:
-            for p in reversed(procs):
-                stop(p)
+            for proc in (web, worker):
+                if proc is not None:
+                    stop(proc)
 
 
 def postgres_url() -> str | None:

@@ -16,6 +16,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from tests import support
 
 
+def pytest_configure(config):
+    # Hashing three users' passwords with PBKDF2 per test costs seconds; the
+    # tests are about our code, not the hasher. Worker subprocesses keep the
+    # real settings (they never hash passwords).
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def users(db):
     """alice owns workspace A (bob is a member); charlie owns workspace B."""

@@ -1,5 +1,5 @@
-"""`make run` end to end: it serves the login page, accepts the demo login, and
-Ctrl-C leaves no process behind."""
+"""`make run` end to end: it serves the login page, accepts the demo login, restarts a
+dead worker, and Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ def _children_of(pid: int) -> set[int]:
         frontier = {p for p, pp in parents.items() if pp in frontier} - found
         found |= frontier
     return found
+
+
+def _direct_worker(launcher: int) -> int | None:
+    for pid in _children_of(launcher):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == launcher and b"celery" in cmdline and b"worker" in cmdline:
+            return pid
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -73,6 +85,12 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path):
             timeout=10,
         )
         assert response.status_code == 200 and "Demo workspace" in response.text
+
+        # A worker that dies (as on a broker outage) is restarted, not left dead.
+        worker = _direct_worker(proc.pid)
+        os.killpg(worker, signal.SIGKILL)
+        wait_until(lambda: "restarting it" in output(), timeout=15, message="the launcher to notice")
+        wait_until(lambda: _direct_worker(proc.pid) not in (None, worker), timeout=15, message="a new worker")
 
         tree = _children_of(proc.pid)
         assert len(tree) >= 3, "redis, the worker and the web server should be running"
