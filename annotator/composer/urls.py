@@ -1,3 +1,23 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotator.composer import views
+from annotator.scale_rules import TASK_TYPES
+
+urlpatterns = [
+    path("", views.compose_index, name="compose_index"),
+    path("library/", views.library, name="composer_library"),
+    path("library/templates/<uuid:template_code>/", views.compose_from_template, name="compose_from_template"),
+    path("library/templates/<uuid:template_code>/rename/", views.template_rename, name="template_rename"),
+    path("library/templates/<uuid:template_code>/delete/", views.template_delete, name="template_delete"),
+    path("library/label-sets/<uuid:labelset_code>/delete/", views.labelset_delete, name="labelset_delete"),
+    path("library/geometry-presets/<uuid:preset_code>/delete/", views.preset_delete, name="preset_delete"),
+    path(
+        "library/attribute-sets/<uuid:attributeset_code>/delete/", views.attributeset_delete, name="attributeset_delete"
+    ),
+    path("media/", views.media_proxy, name="composer_media_proxy"),
+    # One route per type rather than a <str:task_type> kwarg: only real types resolve.
+    *[path(f"{t}/", views.compose_task, {"task_type": t}, name=f"compose_{t}") for t in TASK_TYPES],
+    *[path(f"{t}/preview/", views.compose_preview, {"task_type": t}, name=f"compose_preview_{t}") for t in TASK_TYPES],
+]

@@ -1,0 +1,153 @@
+"""One code path from what the composer posts to the payload Scale will receive.
+
+The live preview, "validate only", submit and the import all go through compose(), so what
+the preview shows is exactly what is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import pprint
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import QueryDict
+
+from annotator import scale_rules
+from annotator.composer.forms import KEY_TO_FIELD, ComposeForm
+
+# The scaleapi SDK's enum member for each task type (TaskType.Segmentannotation does not exist).
+SDK_TASK_TYPES = {
+    "segmentannotation": "SegmentAnnotation",
+    "videoannotation": "VideoAnnotation",
+    "videoplaybackannotation": "VideoPlaybackAnnotation",
+}
+_TOP_KEY = re.compile(r'^([^.\[]+)|^\["((?:[^"\\]|\\.)*)"\]')
+
+
+@dataclass
+class Issue:
+    """One problem, placed next to the field or builder that caused it."""
+
+    field: str  # a form field name, or "" for the form as a whole
+    path: str  # the JSON path in the payload ("" for form-only problems)
+    message: str
+    from_form: bool = False  # a field that did not even clean (bad JSON, not a number)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    @property
+    def local(self) -> str:
+        """The message next to its field: the path only when it points inside the field."""
+        return str(self) if any(mark in self.path for mark in ".[") else self.message
+
+
+@dataclass
+class Composition:
+    task_type: str
+    form: ComposeForm
+    payload: dict[str, Any]
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.issues
+
+    def issues_for(self, field_name: str) -> list[Issue]:
+        return [issue for issue in self.issues if issue.field == field_name]
+
+    @property
+    def payload_json(self) -> str:
+        return json.dumps(self.payload, indent=2, ensure_ascii=False)
+
+
+def compose(task_type: str, data: QueryDict | dict[str, Any], **form_kwargs: Any) -> Composition:
+    form = ComposeForm(data, task_type=task_type, **form_kwargs)
+    form.is_valid()
+    issues = [
+        Issue(name, _form_path(name), str(message), from_form=True)
+        for name, messages in form.errors.items()
+        for message in messages
+    ]
+    payload = scale_rules.build_payload(task_type, form.rules_data())
+    for error in scale_rules.validate(task_type, payload):
+        issues.append(Issue(field_for_path(error.path, error.code, form), error.path, error.message))
+    return Composition(task_type, form, payload, issues)
+
+
+def _form_path(field_name: str) -> str:
+    from annotator.composer.forms import FIELD_TO_KEY
+
+    return FIELD_TO_KEY.get(field_name, field_name) if field_name != "__all__" else ""
+
+
+def field_for_path(path: str, code: str, form: ComposeForm) -> str:
+    """The form field (or builder) a rule error belongs to, by the first key of its path."""
+    if not path:
+        # The "neither attachment nor attachments" error has no single path: the video URL is
+        # the field most people fill in.
+        return "attachment" if code == "attachment.missing" and "attachment" in form.fields else ""
+    match = _TOP_KEY.match(path)
+    if not match:
+        return ""
+    key = match.group(1) if match.group(1) is not None else json.loads(f'"{match.group(2)}"')
+    name = KEY_TO_FIELD.get(key, key)
+    return name if name in form.fields else ""
+
+
+def python_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> str:
+    """Ready-to-paste Python for the scaleapi SDK; the payload is a valid Python literal."""
+    literal = pprint.pformat(payload, indent=1, width=100, sort_dicts=False)
+    instance = ""
+    if base_url.rstrip("/") != "https://api.scale.com/v1":
+        instance = f", api_instance_url={base_url.rstrip('/')!r}"
+    return (
+        "import os\n\n"
+        "import scaleapi\n"
+        "from scaleapi.tasks import TaskType\n\n"
+        f'client = scaleapi.ScaleClient(os.environ["SCALE_API_KEY"]{instance})\n'
+        f"payload = {literal}\n"
+        f"task = client.create_task(TaskType.{SDK_TASK_TYPES[task_type]}, **payload)\n"
+        "print(task.id, task.status)\n"
+    )
+
+
+def curl_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> str:
+    """A curl command; the body goes through a quoted here-document, so the shell expands nothing in it."""
+    body = json.dumps(payload, indent=2, ensure_ascii=False)
+    url = f"{base_url.rstrip('/')}/task/{task_type}"
+    return (
+        f"curl -sS -u \"$SCALE_API_KEY:\" -H 'Content-Type: application/json' "
+        f"-X POST '{url}' -d @- <<'EOF'\n{body}\nEOF\n"
+    )
+
+
+def label_count(task_type: str, payload: dict[str, Any]) -> int | None:
+    """What the 50-label limit counts for this payload (segmentation labels only)."""
+    if "labels" not in scale_rules.ALLOWED_FIELDS[task_type]:
+        return None
+    return scale_rules.count_labels(payload.get("labels"))
+
+
+def metadata_bytes(payload: dict[str, Any]) -> int:
+    try:
+        return scale_rules.metadata_size(payload["metadata"]) if "metadata" in payload else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def leaf_labels(task_type: str, payload: dict[str, Any]) -> list[str]:
+    """Every leaf label of the task: segmentation labels, or all geometries' objects_to_annotate."""
+    if task_type == "segmentannotation":
+        return scale_rules.leaf_labels(payload.get("labels"))
+    geometries = payload.get("geometries")
+    leaves: list[str] = []
+    if isinstance(geometries, dict):
+        for geometry in geometries.values():
+            if isinstance(geometry, dict):
+                for leaf in scale_rules.leaf_labels(geometry.get("objects_to_annotate")):
+                    if leaf not in leaves:
+                        leaves.append(leaf)
+    return leaves

@@ -1,0 +1,242 @@
+"""The composer's Django forms: scalar fields plus the hidden JSON fields the builders fill."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import forms
+
+from annotator import scale_rules
+from annotator.composer.models import PER_TASK_FIELDS
+
+TRI_STATE = [("unknown", "Scale's default"), ("true", "Yes"), ("false", "No")]
+
+
+class NumberField(forms.FloatField):
+    """A JSON number: 30 stays an integer in the payload, 29.97 a float."""
+
+    def to_python(self, value: Any) -> int | float | None:
+        number = super().to_python(value)
+        if number is None:
+            return None
+        if not math.isfinite(number):
+            raise forms.ValidationError("Enter a finite number.")
+        return int(number) if number.is_integer() and "." not in str(value) else number
+
+
+def _tri_state(label: str, help_text: str) -> forms.NullBooleanField:
+    return forms.NullBooleanField(
+        required=False, label=label, help_text=help_text, widget=forms.Select(choices=TRI_STATE)
+    )
+
+
+class BuilderJSONField(forms.JSONField):
+    """JSON in a hidden field or a text box; empty shows as empty, not as "null"."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
+def _json(label: str, *, widget: forms.Widget | None = None, help_text: str = "") -> forms.JSONField:
+    return BuilderJSONField(required=False, label=label, widget=widget or forms.HiddenInput, help_text=help_text)
+
+
+def _url_lines(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        label=label,
+        help_text=help_text,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+    )
+
+
+# Which payload key each form field fills, and which fields a builder owns. The error mapping,
+# the import and the library all read these, so a new field is added in one place.
+FIELD_TO_KEY: dict[str, str] = {
+    "labels_json": "labels",
+    "geometries_json": "geometries",
+    "attributes_json": "annotation_attributes",
+    "links_json": "links",
+    "events_json": "events_to_annotate",
+    "metadata_json": "metadata",
+    "tags_json": "tags",
+    "hypothesis_json": "hypothesis",
+    "base_annotations_json": "base_annotations",
+}
+KEY_TO_FIELD = {key: field for field, key in FIELD_TO_KEY.items()}
+LINE_LIST_FIELDS = ("attachments", "context_attachments")
+BASE_FLAG_HELP = {
+    "can_add_base_annotations": "May the annotator draw new annotations next to the ones you provide?",
+    "can_edit_base_annotations": "May the annotator move or reshape your annotations? No locks every aspect of them.",
+    "can_edit_base_annotation_labels": "May the annotator change the label of your annotations? No locks the labels.",
+    "can_delete_base_annotations": "May the annotator delete your annotations? No keeps every one of them.",
+}
+
+
+class ComposeForm(forms.Form):
+    project = forms.CharField(required=False, max_length=200, help_text="The Scale project the task belongs to.")
+    batch = forms.CharField(required=False, max_length=200, help_text="Optional: a batch of that project.")
+    instruction = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Markdown: headings, lists, links and images. Shown to the annotator above the task.",
+    )
+    callback_url = forms.CharField(
+        required=False,
+        label="Callback",
+        help_text="Where Scale reports the result: this workspace's webhook by default, or an email address.",
+    )
+    attachment_type = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Work it out from what is filled in"),
+            ("video", "video: one video file (attachment)"),
+            ("image", "image: a list of frames (attachments)"),
+        ],
+    )
+    attachment = forms.CharField(required=False, label="Attachment URL")
+    attachments = _url_lines("Frame URLs", "One image URL per line, in playing order.")
+    context_attachments = _url_lines("Context images", "One image URL per line; shown beside the task as reference.")
+    frame_rate = NumberField(required=False, help_text="Frames per second to annotate.")
+    annotation_frame_rate = NumberField(required=False, help_text="Frames per second to annotate (playback, V2).")
+    video_frame_rate = NumberField(required=False, help_text="The video's own frame rate (playback, V2).")
+    start_time = NumberField(required=False, help_text="Seconds into the video where annotation starts.")
+    duration_time = NumberField(required=False, help_text="How many seconds to annotate.")
+    padding = forms.IntegerField(required=False, help_text="Pixels of margin around the frame, both directions.")
+    paddingX = forms.IntegerField(required=False, label="Padding X", help_text="Horizontal margin in pixels.")
+    paddingY = forms.IntegerField(required=False, label="Padding Y", help_text="Vertical margin in pixels.")
+    allow_unlabeled = _tri_state("Allow unlabeled pixels", "Yes lets some pixels stay unlabeled (default: no).")
+    priority = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Default")] + [(p, str(p)) for p in scale_rules.PRIORITIES],
+        help_text="Higher is done sooner within the project.",
+    )
+    unique_id = forms.CharField(
+        required=False,
+        label="Unique ID",
+        help_text="Leave empty to get one made for you; Scale refuses a second task with the same ID.",
+    )
+    clear_unique_id_on_error = _tri_state(
+        "Free the unique ID on error", "Yes lets you resubmit with the same ID if the task ends in error."
+    )
+    can_add_base_annotations = _tri_state("Can add annotations", BASE_FLAG_HELP["can_add_base_annotations"])
+    can_edit_base_annotations = _tri_state("Can edit annotations", BASE_FLAG_HELP["can_edit_base_annotations"])
+    can_edit_base_annotation_labels = _tri_state("Can change labels", BASE_FLAG_HELP["can_edit_base_annotation_labels"])
+    can_delete_base_annotations = _tri_state("Can delete annotations", BASE_FLAG_HELP["can_delete_base_annotations"])
+
+    labels_json = _json("Labels")
+    geometries_json = _json("Geometries")
+    attributes_json = _json("Annotation attributes")
+    links_json = _json("Links")
+    events_json = _json("Events to annotate")
+    metadata_json = _json("Metadata")
+    tags_json = _json("Tags")
+    hypothesis_json = _json(
+        "Hypothesis (prelabels)",
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+        help_text="Paste or upload a segmentation result: labelMapping and annotations.combined.indexedImage.",
+    )
+    base_annotations_json = _json(
+        "Base annotations",
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+        help_text='Paste or upload {"annotations": [...]} or {"annotations": {"url": "..."}} in Scale\'s format.',
+    )
+
+    def __init__(self, *args: Any, task_type: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task_type = task_type
+        allowed = scale_rules.ALLOWED_FIELDS[task_type]
+        for name in list(self.fields):
+            if FIELD_TO_KEY.get(name, name) not in allowed:
+                del self.fields[name]
+        if "attachment_type" in self.fields and task_type == "segmentannotation":
+            # image is the only kind: nothing to choose, but an imported explicit "image" is kept.
+            self.fields["attachment_type"].widget = forms.HiddenInput()
+        if "attachment" in self.fields and task_type != "segmentannotation":
+            self.fields["attachment"].help_text = "The video file (mp4, webm or ogg)."
+        elif "attachment" in self.fields:
+            self.fields["attachment"].help_text = "The image to segment."
+        if "hypothesis_json" in self.fields and task_type != "segmentannotation":
+            self.fields["hypothesis_json"].help_text = (
+                'Paste or upload {"annotations": {"url": "<JSON file>"}} (playback) or annotations '
+                "in Scale's response format."
+            )
+
+    def clean_instruction(self) -> str:
+        # Browsers post textareas with CRLF in a normal submit but LF through FormData (htmx):
+        # one spelling, so the previewed payload and the submitted one are the same bytes.
+        return self.cleaned_data["instruction"].replace("\r\n", "\n").replace("\r", "\n")
+
+    def rules_data(self) -> dict[str, Any]:
+        """The structured input for scale_rules.build_payload, from the fields that cleaned."""
+        data: dict[str, Any] = {}
+        cleaned = getattr(self, "cleaned_data", {})
+        for name in self.fields:
+            if name not in cleaned:
+                continue
+            value = cleaned[name]
+            if name in LINE_LIST_FIELDS:
+                urls = [line.strip() for line in (value or "").splitlines() if line.strip()]
+                value = [{"attachment": url} for url in urls] if name == "context_attachments" else urls
+            data[FIELD_TO_KEY.get(name, name)] = value
+        return data
+
+
+class LibraryNameForm(forms.Form):
+    library_name = forms.CharField(max_length=200, label="Name in the library")
+
+
+def form_data_from_payload(task_type: str, payload: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """What the browser would post for `payload`, and what the form cannot represent.
+
+    Used by the import and by templates: everything the form has a place for goes there;
+    anything else is returned as a sentence each, so it is shown, never silently dropped.
+    """
+    import json
+
+    form = ComposeForm(task_type=task_type)
+    data: dict[str, str] = {}
+    leftovers: list[str] = []
+    for key, value in payload.items():
+        field_name = KEY_TO_FIELD.get(key, key)
+        field = form.fields.get(field_name) if isinstance(key, str) else None
+        if field is None:
+            leftovers.append(f"{key}: not a parameter of {task_type}; not imported")
+            continue
+        if isinstance(field, forms.JSONField):
+            data[field_name] = json.dumps(value, ensure_ascii=False)
+        elif field_name == "attachments" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            data[field_name] = "\n".join(value)
+        elif field_name == "context_attachments" and _simple_context(value):
+            data[field_name] = "\n".join(item["attachment"] for item in value)
+        elif isinstance(field, forms.NullBooleanField) and isinstance(value, bool):
+            data[field_name] = "true" if value else "false"
+        elif isinstance(field, (forms.FloatField, forms.IntegerField, forms.TypedChoiceField)) and _is_number(value):
+            data[field_name] = str(value)
+        elif isinstance(field, forms.CharField) and field_name not in LINE_LIST_FIELDS and isinstance(value, str):
+            data[field_name] = value
+        elif isinstance(field, forms.ChoiceField) and not isinstance(field, forms.TypedChoiceField):
+            if value in dict(field.choices):
+                data[field_name] = value
+            else:
+                leftovers.append(f"{key}: {json.dumps(value)} is not one of the choices; not imported")
+        else:
+            leftovers.append(f"{key}: {json.dumps(value)[:80]} has a shape the form cannot show; not imported")
+    return data, leftovers
+
+
+def _simple_context(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and set(item) == {"attachment"} and isinstance(item["attachment"], str) for item in value
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def template_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in payload.items() if key not in PER_TASK_FIELDS}

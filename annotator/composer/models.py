@@ -1,0 +1,75 @@
+"""The reusable library of a workspace: whole task templates and the parts they are made of."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from annotator.accounts.models import Workspace
+from annotator.tasks.models import TaskType
+
+# What a template never keeps: these differ for every task made from it.
+PER_TASK_FIELDS = ("attachment", "attachments", "unique_id")
+
+
+class LibraryItem(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskTemplate(LibraryItem):
+    """A payload-shaped dict without the per-task fields; bulk rows and new tasks start from it.
+
+    Tasks copy the payload when they are created, so editing a template never changes them.
+    """
+
+    task_type = models.CharField(max_length=32, choices=TaskType.choices)
+    payload = models.JSONField(default=dict)
+
+    class Meta(LibraryItem.Meta):
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="composer_template_unique_name")]
+
+    def save(self, *args, **kwargs) -> None:
+        self.payload = {key: value for key, value in (self.payload or {}).items() if key not in PER_TASK_FIELDS}
+        super().save(*args, **kwargs)
+
+
+class LabelSet(LibraryItem):
+    """A label list in Scale's format (strings and nested LabelDescription objects)."""
+
+    labels = models.JSONField(default=list)
+
+    class Meta(LibraryItem.Meta):
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="composer_labelset_unique_name")]
+
+
+class GeometryPreset(LibraryItem):
+    """A `geometries` object for the video task types."""
+
+    task_type = models.CharField(max_length=32, choices=TaskType.choices, blank=True)
+    geometries = models.JSONField(default=dict)
+
+    class Meta(LibraryItem.Meta):
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="composer_preset_unique_name")]
+
+
+class AttributeSet(LibraryItem):
+    """An `annotation_attributes` object, conditions included."""
+
+    attributes = models.JSONField(default=dict)
+
+    class Meta(LibraryItem.Meta):
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="composer_attributeset_unique_name")]

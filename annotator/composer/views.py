@@ -1,0 +1,300 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotator import fetcher, markdown, scale_rules
+from annotator.accounts.access import get_for_user, require_workspace
+from annotator.composer import compose as composing
+from annotator.composer.forms import ComposeForm, form_data_from_payload, template_payload
+from annotator.composer.matrix import when_asked
+from annotator.composer.models import AttributeSet, GeometryPreset, LabelSet, TaskTemplate
+from annotator.submission import pipeline
+from annotator.tasks.models import TaskType
+
+TYPE_HELP = {
+    "segmentannotation": "Every pixel of one image gets a label (semantic segmentation), optionally "
+    "with instances and prelabels (a hypothesis mask).",
+    "videoannotation": "Boxes, polygons, lines, points, cuboids or ellipses drawn and tracked through "
+    "a video file or a sequence of frames.",
+    "videoplaybackannotation": "Like general video, but the annotator watches the video play back; "
+    "suits longer clips and events.",
+}
+LIBRARY_KINDS = {
+    "save_labelset": (LabelSet, "labels", "labels"),
+    "save_preset": (GeometryPreset, "geometries", "geometries"),
+    "save_attributeset": (AttributeSet, "attributes", "annotation_attributes"),
+}
+
+
+def _task_type(task_type: str) -> str:
+    if task_type not in scale_rules.TASK_TYPES:
+        raise Http404("Unknown task type")
+    return task_type
+
+
+def _defaults(workspace) -> dict[str, str]:
+    return {
+        "project": workspace.default_project,
+        "batch": workspace.default_batch,
+        "callback_url": workspace.callback_url,
+    }
+
+
+def _library(request: HttpRequest, workspace) -> dict[str, Any]:
+    return {
+        "templates": TaskTemplate.objects.filter(workspace=workspace),
+        "labelsets": LabelSet.objects.filter(workspace=workspace),
+        "presets": GeometryPreset.objects.filter(workspace=workspace),
+        "attributesets": AttributeSet.objects.filter(workspace=workspace),
+    }
+
+
+def _library_json(workspace) -> dict[str, list[dict[str, Any]]]:
+    # Embedded with json_script so the builders can apply a library item without a round trip.
+    return {
+        "labels": [{"name": s.name, "value": s.labels} for s in LabelSet.objects.filter(workspace=workspace)],
+        "geometries": [
+            {"name": p.name, "value": p.geometries} for p in GeometryPreset.objects.filter(workspace=workspace)
+        ],
+        "attributes": [
+            {"name": a.name, "value": a.attributes} for a in AttributeSet.objects.filter(workspace=workspace)
+        ],
+    }
+
+
+def _render_composer(
+    request: HttpRequest, task_type: str, form: ComposeForm, *, leftovers: list[str] | None = None, result=None
+) -> HttpResponse:
+    workspace = require_workspace(request)
+    ctx = {
+        "task_type": task_type,
+        "task_type_label": TaskType(task_type).label,
+        "type_help": TYPE_HELP[task_type],
+        "form": form,
+        "f": {name: form[name] for name in form.fields},
+        "leftovers": leftovers or [],
+        "result": result,
+        "library_json": _library_json(workspace),
+        "max_labels": scale_rules.MAX_LABELS,
+        "max_tags": scale_rules.MAX_TAGS,
+        "max_metadata": scale_rules.MAX_METADATA_BYTES,
+        "geometry_kinds": scale_rules.GEOMETRY_KINDS,
+        "attribute_types": scale_rules.ATTRIBUTE_TYPES,
+        "base_flags": [form[name] for name in form.fields if name.startswith("can_")],
+    }
+    return render(request, "composer/compose.html", ctx)
+
+
+@login_required
+@require_GET
+def compose_index(request: HttpRequest) -> HttpResponse:
+    workspace = require_workspace(request)
+    types = [(value, label, TYPE_HELP[value]) for value, label in TaskType.choices]
+    templates = TaskTemplate.objects.filter(workspace=workspace)
+    return render(request, "composer/index.html", {"types": types, "templates": templates})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
+    task_type = _task_type(task_type)
+    workspace = require_workspace(request)
+    if request.method == "GET":
+        return _render_composer(request, task_type, ComposeForm(task_type=task_type, initial=_defaults(workspace)))
+
+    action = request.POST.get("action", "validate")
+    if action == "import":
+        return _import(request, task_type)
+    composition = composing.compose(task_type, request.POST)
+    if action in LIBRARY_KINDS or action == "save_template":
+        return _save_to_library(request, task_type, composition, action)
+    if action == "submit" and composition.is_valid:
+        task = pipeline.create_task(workspace, request.user, task_type, composition.payload)
+        messages.success(request, "The task is queued for submission to Scale.")
+        try:
+            return redirect(reverse("task_detail", kwargs={"task_code": task.code}))
+        except NoReverseMatch:
+            return redirect(f"compose_{task_type}")
+    _attach_issues(composition)
+    return _render_composer(request, task_type, composition.form, result=composition)
+
+
+def _attach_issues(composition: composing.Composition) -> None:
+    """Put every rule error next to its field; the bound form keeps what was typed."""
+    form = composition.form
+    for issue in composition.issues:
+        if issue.from_form:
+            continue  # Django put it there already
+        target = issue.field if issue.field in form.fields else None
+        already = form.errors.get(target or "__all__", [])
+        text = issue.local
+        if text not in already:
+            form.errors.setdefault(target or "__all__", form.error_class()).append(text)
+
+
+def _import(request: HttpRequest, task_type: str) -> HttpResponse:
+    raw = request.POST.get("import_json", "")
+    try:
+        payload = json.loads(raw)
+    except ValueError as error:
+        form = ComposeForm(task_type=task_type, initial=_defaults(require_workspace(request)))
+        messages.error(request, f"The pasted text is not JSON: {error}.")
+        return _render_composer(request, task_type, form)
+    if not isinstance(payload, dict):
+        messages.error(request, "Paste a JSON object: the parameters of one task.")
+        return _render_composer(request, task_type, ComposeForm(task_type=task_type))
+    data, leftovers = form_data_from_payload(task_type, payload)
+    composition = composing.compose(task_type, data)
+    _attach_issues(composition)
+    messages.info(request, f"Imported {len(payload) - len(leftovers)} of {len(payload)} parameters.")
+    return _render_composer(request, task_type, composition.form, leftovers=leftovers, result=composition)
+
+
+def _save_to_library(request: HttpRequest, task_type: str, composition, action: str) -> HttpResponse:
+    workspace = require_workspace(request)
+    name = request.POST.get("library_name", "").strip()[:200]
+    if not name:
+        messages.error(request, "Give the library item a name.")
+        _attach_issues(composition)
+        return _render_composer(request, task_type, composition.form, result=composition)
+    payload = composition.payload
+    if action == "save_template":
+        TaskTemplate.objects.update_or_create(
+            workspace=workspace,
+            name=name,
+            defaults={"task_type": task_type, "payload": template_payload(payload), "created_by": request.user},
+        )
+        what = "Template"
+    else:
+        model, field, key = LIBRARY_KINDS[action]
+        defaults: dict[str, Any] = {
+            field: payload.get(key) or ({} if field != "labels" else []),
+            "created_by": request.user,
+        }
+        if model is GeometryPreset:
+            defaults["task_type"] = task_type
+        model.objects.update_or_create(workspace=workspace, name=name, defaults=defaults)
+        what = model._meta.verbose_name.capitalize()
+    messages.success(request, f"{what} “{name}” saved to the library.")
+    # The form stays as it was: saving a part to the library is not leaving the composer.
+    return _render_composer(request, task_type, composition.form, result=None)
+
+
+@login_required
+@require_POST
+def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
+    task_type = _task_type(task_type)
+    workspace = require_workspace(request)
+    composition = composing.compose(task_type, request.POST)
+    payload = composition.payload
+    base_url = workspace.scale_base_url
+    ctx = {
+        "task_type": task_type,
+        "c": composition,
+        "python": composing.python_snippet(task_type, payload, base_url),
+        "curl": composing.curl_snippet(task_type, payload, base_url),
+        "label_count": composing.label_count(task_type, payload),
+        "max_labels": scale_rules.MAX_LABELS,
+        "metadata_bytes": composing.metadata_bytes(payload),
+        "max_metadata": scale_rules.MAX_METADATA_BYTES,
+        "matrix": when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes")),
+        "instruction_html": markdown.render_markdown(payload.get("instruction") or ""),
+        "field_names": list(composition.form.fields),
+        "issues_by_field": {name: composition.issues_for(name) for name in composition.form.fields},
+    }
+    return render(request, "composer/_preview.html", ctx)
+
+
+@login_required
+@require_GET
+def compose_from_template(request: HttpRequest, template_code) -> HttpResponse:
+    template = get_for_user(TaskTemplate.objects.all(), request, code=template_code)
+    data, leftovers = form_data_from_payload(template.task_type, template.payload)
+    form = ComposeForm(task_type=template.task_type, initial=data)
+    messages.info(request, f"Started from the template “{template.name}”: add the attachment and submit.")
+    return _render_composer(request, template.task_type, form, leftovers=leftovers)
+
+
+@login_required
+@require_GET
+def library(request: HttpRequest) -> HttpResponse:
+    workspace = require_workspace(request)
+    return render(request, "composer/library.html", _library(request, workspace))
+
+
+def _delete(request: HttpRequest, model, code) -> HttpResponse:
+    item = get_for_user(model.objects.all(), request, code=code)
+    item.delete()
+    messages.success(request, f"“{item.name}” deleted. Tasks made from it keep their own copy.")
+    return redirect("composer_library")
+
+
+@login_required
+@require_POST
+def template_delete(request: HttpRequest, template_code) -> HttpResponse:
+    return _delete(request, TaskTemplate, template_code)
+
+
+@login_required
+@require_POST
+def labelset_delete(request: HttpRequest, labelset_code) -> HttpResponse:
+    return _delete(request, LabelSet, labelset_code)
+
+
+@login_required
+@require_POST
+def preset_delete(request: HttpRequest, preset_code) -> HttpResponse:
+    return _delete(request, GeometryPreset, preset_code)
+
+
+@login_required
+@require_POST
+def attributeset_delete(request: HttpRequest, attributeset_code) -> HttpResponse:
+    return _delete(request, AttributeSet, attributeset_code)
+
+
+@login_required
+@require_POST
+def template_rename(request: HttpRequest, template_code) -> HttpResponse:
+    template = get_for_user(TaskTemplate.objects.all(), request, code=template_code)
+    name = request.POST.get("name", "").strip()[:200]
+    if name:
+        try:
+            with transaction.atomic():
+                template.name = name
+                template.save(update_fields=["name", "updated_at"])
+        except IntegrityError:
+            messages.error(request, f"Another template is already called “{name}”.")
+    return redirect("composer_library")
+
+
+@login_required
+@require_GET
+def media_proxy(request: HttpRequest) -> HttpResponse:
+    """Same-origin copy of an image so the hypothesis mask can be read pixel by pixel on a canvas.
+
+    Fetched through the guarded fetcher: only public addresses, or the workspace's own API host
+    (the sandbox serves its result masks from there).
+    """
+    workspace = require_workspace(request)
+    url = request.GET.get("url", "")
+    try:
+        fetched = fetcher.fetch(url, max_bytes=5 * 1024 * 1024, allow_hosts=fetcher.hosts_of(workspace.scale_base_url))
+    except fetcher.FetchError as error:
+        return HttpResponse(str(error), status=502, content_type="text/plain; charset=utf-8")
+    if not fetched.content_type.startswith("image/"):
+        return HttpResponse("That URL is not an image.", status=502, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(fetched.content, content_type=fetched.content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, max-age=300"
+    return response

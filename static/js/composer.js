@@ -1,0 +1,1004 @@
+// The task composer's builders and previews.
+//
+// Each builder keeps its state in a hidden JSON form field (labels_json, geometries_json, ...)
+// in Scale's own format, so the server sees exactly what the builder shows, unknown keys
+// included (they are kept, and the server's validation reports them). Scale's rules are never
+// re-implemented here: counts, sizes and errors come back from the server's preview partial.
+// No inline scripts or styles anywhere: the Content-Security-Policy forbids them.
+(function () {
+  "use strict";
+
+  var form = null;
+
+  // ---- small DOM helpers -------------------------------------------------------------------
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === undefined || value === null || value === false) return;
+      if (key === "text") node.textContent = value;
+      else if (key === "on") Object.keys(value).forEach(function (ev) { node.addEventListener(ev, value[ev]); });
+      else if (key === "checked" || key === "disabled" || key === "selected") node[key] = !!value;
+      else if (key === "value") node.value = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    });
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined || child === false) return;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function button(text, label, onClick, cls) {
+    return el("button", { type: "button", "class": "small " + (cls || ""), "aria-label": label || text, text: text,
+      on: { click: onClick } });
+  }
+
+  function readJSON(input, fallback) {
+    if (!input || !input.value.trim()) return fallback;
+    try { return JSON.parse(input.value); } catch (e) { return fallback; }
+  }
+
+  function isObject(value) { return value !== null && typeof value === "object" && !Array.isArray(value); }
+  function isEmpty(value) {
+    return value === undefined || value === null || value === "" ||
+      (Array.isArray(value) && value.length === 0) || (isObject(value) && Object.keys(value).length === 0);
+  }
+
+  // Writes the builder's state to its hidden field and tells htmx to refresh the preview.
+  function commit(input, value) {
+    input.value = isEmpty(value) ? "" : JSON.stringify(value);
+    input.dispatchEvent(new CustomEvent("composer:changed", { bubbles: true }));
+    document.dispatchEvent(new CustomEvent("composer:leaves"));
+  }
+
+  // Re-rendering replaces inputs; this puts the keyboard focus back where it was.
+  function withFocus(root, render) {
+    var active = document.activeElement;
+    var key = active && root.contains(active) ? active.getAttribute("data-key") : null;
+    render();
+    if (key) {
+      var again = root.querySelector('[data-key="' + CSS.escape(key) + '"]');
+      if (again) again.focus();
+    }
+  }
+
+  function parseNumber(raw) {
+    if (raw.trim() === "") return undefined;
+    var n = Number(raw);
+    // Not a number: kept as typed so the server names the problem next to the field.
+    return isFinite(n) ? n : raw;
+  }
+
+  function setPath(obj, path, value) {
+    var target = obj;
+    for (var i = 0; i < path.length - 1; i++) {
+      if (!isObject(target[path[i]])) target[path[i]] = {};
+      target = target[path[i]];
+    }
+    var last = path[path.length - 1];
+    if (value === undefined) delete target[last]; else target[last] = value;
+    // Drop parents left empty, so {"camera_intrinsics": {}} never reaches the payload.
+    for (var depth = path.length - 1; depth > 0; depth--) {
+      var parent = obj;
+      for (var j = 0; j < depth - 1; j++) parent = parent[path[j]];
+      if (isObject(parent[path[depth - 1]]) && Object.keys(parent[path[depth - 1]]).length === 0) {
+        delete parent[path[depth - 1]];
+      }
+    }
+  }
+
+  function getPath(obj, path) {
+    var value = obj;
+    for (var i = 0; i < path.length; i++) {
+      if (!isObject(value)) return undefined;
+      value = value[path[i]];
+    }
+    return value;
+  }
+
+  var uid = 0;
+  function nextId(prefix) { uid += 1; return prefix + "-" + uid; }
+
+  // ---- labels: Scale's strings and LabelDescription objects --------------------------------
+  function normalizeLabels(list) {
+    if (!Array.isArray(list)) return [];
+    return list.map(function (entry) {
+      if (typeof entry === "string") return { choice: entry };
+      if (isObject(entry)) {
+        var node = Object.assign({}, entry);
+        if (Array.isArray(entry.subchoices)) node.subchoices = normalizeLabels(entry.subchoices);
+        return node;
+      }
+      return { choice: String(entry) };
+    });
+  }
+
+  function serializeLabels(nodes) {
+    return nodes.map(function (node) {
+      var out = {};
+      Object.keys(node).forEach(function (key) {
+        if (key === "subchoices") {
+          if (node.subchoices && node.subchoices.length) out.subchoices = serializeLabels(node.subchoices);
+        } else if (!(key === "display" && !node.display) && node[key] !== undefined) {
+          out[key] = node[key];
+        }
+      });
+      var keys = Object.keys(out);
+      return keys.length === 1 && keys[0] === "choice" && typeof out.choice === "string" ? out.choice : out;
+    });
+  }
+
+  function leavesOf(list, into) {
+    into = into || [];
+    (Array.isArray(list) ? list : []).forEach(function (entry) {
+      if (typeof entry === "string") { if (entry.trim()) into.push(entry); }
+      else if (isObject(entry)) {
+        if (Array.isArray(entry.subchoices) && entry.subchoices.length) leavesOf(entry.subchoices, into);
+        else if (typeof entry.choice === "string" && entry.choice.trim()) into.push(entry.choice);
+      }
+    });
+    return into;
+  }
+
+  // The leaf labels annotators can pick, for the condition, link and linked-attribute pickers.
+  function currentLeaves() {
+    var leaves = [];
+    var labels = document.getElementById("id_labels_json");
+    if (labels) leavesOf(readJSON(labels, []), leaves);
+    var geometries = document.getElementById("id_geometries_json");
+    if (geometries) {
+      var value = readJSON(geometries, {});
+      Object.keys(isObject(value) ? value : {}).forEach(function (kind) {
+        if (isObject(value[kind])) leavesOf(value[kind].objects_to_annotate, leaves);
+      });
+    }
+    return leaves.filter(function (leaf, i) { return leaves.indexOf(leaf) === i; });
+  }
+
+  // A nested, keyboard-friendly tree editor over normalized label nodes.
+  function TreeEditor(options) {
+    this.nodes = options.nodes;
+    this.instance = options.instance;
+    this.onChange = options.onChange;
+    this.what = options.what || "label";
+    this.keyPrefix = options.keyPrefix || "t";
+    this.root = el("div", { "class": "tree-editor" });
+    this.render();
+  }
+
+  TreeEditor.prototype.changed = function (structural) {
+    if (structural) { var self = this; withFocus(this.root, function () { self.render(); }); }
+    this.onChange(serializeLabels(this.nodes));
+  };
+
+  TreeEditor.prototype.render = function () {
+    this.root.textContent = "";
+    this.root.appendChild(this.list(this.nodes, [], 1));
+    var self = this;
+    var article = /^[aeiou]/.test(this.what) ? "an " : "a ";
+    this.root.appendChild(button("+ Add " + this.what, "Add " + article + this.what, function () {
+      self.nodes.push({ choice: "" });
+      self.changed(true);
+      var inputs = self.root.querySelectorAll(":scope > ol > li > .tree-row input.label-name");
+      if (inputs.length) inputs[inputs.length - 1].focus();
+    }, "add"));
+  };
+
+  TreeEditor.prototype.list = function (nodes, path, depth) {
+    var self = this;
+    var ol = el("ol", { "class": "tree depth-" + Math.min(depth, 6) });
+    nodes.forEach(function (node, index) {
+      var here = path.concat(index);
+      var key = self.keyPrefix + ":" + here.join(".");
+      var name = el("input", {
+        "class": "label-name", value: node.choice || "", "data-key": key + ":name",
+        "aria-label": self.what + " name (level " + depth + ", " + (index + 1) + " of " + nodes.length + ")",
+        placeholder: self.what + " name",
+        on: { input: function (e) { node.choice = e.target.value; self.changed(false); } }
+      });
+      var display = el("input", {
+        "class": "label-display", value: node.display || "", "data-key": key + ":display",
+        "aria-label": "Display name of " + (node.choice || "this " + self.what), placeholder: "display name (optional)",
+        on: { input: function (e) { node.display = e.target.value; self.changed(false); } }
+      });
+      var row = el("div", { "class": "tree-row" }, [name, display]);
+      if (self.instance) {
+        var instanceId = nextId("inst");
+        row.appendChild(el("label", { "class": "check small-check", "for": instanceId }, [
+          el("input", { type: "checkbox", id: instanceId, checked: node.instance_label === true, "data-key": key + ":inst",
+            on: { change: function (e) {
+              if (e.target.checked) node.instance_label = true; else delete node.instance_label;
+              self.changed(false);
+            } } }),
+          "instance"
+        ]));
+      }
+      var move = function (delta) {
+        return function () {
+          var target = index + delta;
+          if (target < 0 || target >= nodes.length) return;
+          nodes.splice(target, 0, nodes.splice(index, 1)[0]);
+          self.changed(true);
+          var moved = self.root.querySelector('[data-key="' + CSS.escape(self.keyPrefix + ":" + path.concat(target).join(".") + (delta < 0 ? ":up" : ":down")) + '"]');
+          if (moved) moved.focus();
+        };
+      };
+      var up = button("↑", "Move " + (node.choice || self.what) + " up", move(-1));
+      up.setAttribute("data-key", key + ":up");
+      up.disabled = index === 0;
+      var down = button("↓", "Move " + (node.choice || self.what) + " down", move(1));
+      down.setAttribute("data-key", key + ":down");
+      down.disabled = index === nodes.length - 1;
+      var sub = button("+ Sub", "Add a sub-" + self.what + " under " + (node.choice || "this " + self.what), function () {
+        node.subchoices = node.subchoices || [];
+        node.subchoices.push({ choice: "" });
+        self.changed(true);
+        var selector = '[data-key="' + CSS.escape(self.keyPrefix + ":" + here.concat(node.subchoices.length - 1).join(".") + ":name") + '"]';
+        var input = self.root.querySelector(selector);
+        if (input) input.focus();
+      });
+      sub.setAttribute("data-key", key + ":sub");
+      var remove = button("✕", "Remove " + (node.choice || "this " + self.what), function () {
+        nodes.splice(index, 1);
+        self.changed(true);
+      }, "danger");
+      row.appendChild(el("span", { "class": "tree-buttons" }, [up, down, sub, remove]));
+      var li = el("li", {}, [row]);
+      if (node.subchoices && node.subchoices.length) li.appendChild(self.list(node.subchoices, here, depth + 1));
+      ol.appendChild(li);
+    });
+    return ol;
+  };
+
+  // "From the library" menu: replaces a builder's state with a saved item.
+  function libraryMenu(kind, apply) {
+    var data = document.getElementById("composer-library");
+    var items = data ? (JSON.parse(data.textContent)[kind] || []) : [];
+    if (!items.length) return null;
+    var id = nextId("lib");
+    var select = el("select", { id: id, "class": "library-apply" }, [el("option", { value: "", text: "Choose…" })]
+      .concat(items.map(function (item, i) { return el("option", { value: String(i), text: item.name }); })));
+    var go = button("Apply", "Apply the chosen library item", function () {
+      if (select.value === "") return;
+      apply(JSON.parse(JSON.stringify(items[Number(select.value)].value)));
+    });
+    return el("div", { "class": "row library-row" }, [el("label", { "for": id, text: "From the library" }), select, go]);
+  }
+
+  // ---- builders ----------------------------------------------------------------------------
+  function labelsBuilder(root, input) {
+    var editor;
+    function start(labels) {
+      root.textContent = "";
+      var menu = libraryMenu("labels", function (value) { start(value); commit(input, value); });
+      if (menu) root.appendChild(menu);
+      editor = new TreeEditor({ nodes: normalizeLabels(labels), instance: root.dataset.instance === "1", what: "label",
+        keyPrefix: "labels", onChange: function (value) { commit(input, value); } });
+      root.appendChild(editor.root);
+    }
+    start(readJSON(input, []));
+  }
+
+  var GEOMETRY_LIMITS = {
+    box: [["min_width", "Minimum width (px)"], ["min_height", "Minimum height (px)"]],
+    polygon: [["min_vertices", "Minimum vertices"], ["max_vertices", "Maximum vertices"]],
+    line: [["min_vertices", "Minimum vertices"], ["max_vertices", "Maximum vertices"]],
+    point: [],
+    cuboid: [["min_width", "Minimum width (px)"], ["min_height", "Minimum height (px)"],
+      ["camera_intrinsics.fx", "Focal length fx"], ["camera_intrinsics.fy", "Focal length fy"],
+      ["camera_intrinsics.cx", "Principal point cx"], ["camera_intrinsics.cy", "Principal point cy"],
+      ["camera_intrinsics.skew", "Skew"], ["camera_intrinsics.scalefactor", "Scale factor"],
+      ["camera_rotation_quaternion.w", "Rotation quaternion w"], ["camera_rotation_quaternion.x", "Rotation quaternion x"],
+      ["camera_rotation_quaternion.y", "Rotation quaternion y"], ["camera_rotation_quaternion.z", "Rotation quaternion z"],
+      ["camera_height", "Camera height"]],
+    ellipse: []
+  };
+  var GEOMETRY_FLAGS = { box: [["can_rotate", "Boxes can be rotated"], ["integer_pixels", "Snap to whole pixels"]] };
+  var GEOMETRY_HELP = {
+    box: "Rectangles around objects.", polygon: "Outlines with any number of corners.",
+    line: "Open polylines, e.g. lane markings.", point: "Single points, optionally connected in pairs (skeletons).",
+    cuboid: "3D boxes; camera values make them geometrically exact.", ellipse: "Ellipses around round objects."
+  };
+
+  function numberField(obj, path, label, key, onChange) {
+    var id = nextId("num");
+    var value = getPath(obj, path);
+    return el("div", { "class": "mini-field" }, [
+      el("label", { "for": id, text: label }),
+      el("input", { id: id, type: "text", inputmode: "decimal", "data-key": key, value: value === undefined ? "" : String(value),
+        on: { input: function (e) { setPath(obj, path, parseNumber(e.target.value)); onChange(); } } })
+    ]);
+  }
+
+  function flagField(obj, name, label, key, onChange) {
+    var id = nextId("flag");
+    return el("label", { "class": "check", "for": id }, [
+      el("input", { type: "checkbox", id: id, "data-key": key, checked: obj[name] === true,
+        on: { change: function (e) { if (e.target.checked) obj[name] = true; else delete obj[name]; onChange(); } } }),
+      label
+    ]);
+  }
+
+  function geometriesBuilder(root, input) {
+    var state = readJSON(input, {});
+    if (!isObject(state)) state = {};
+    var parked = {};  // settings of a geometry switched off, restored if it is switched on again
+    var kinds = (root.dataset.kinds || "").split(",");
+    function changed() { commit(input, state); }
+    function render() {
+      root.textContent = "";
+      var menu = libraryMenu("geometries", function (value) { state = isObject(value) ? value : {}; render(); changed(); });
+      if (menu) root.appendChild(menu);
+      kinds.forEach(function (kind) {
+        var on = isObject(state[kind]);
+        var toggleId = "geometry-" + kind + "-on";
+        var box = el("fieldset", { "class": "geometry" + (on ? " on" : ""), id: "geometry-" + kind }, [
+          el("legend", {}, [el("label", { "class": "check", "for": toggleId }, [
+            el("input", { type: "checkbox", id: toggleId, checked: on, "data-key": "g:" + kind + ":on", on: { change: function (e) {
+              if (e.target.checked) state[kind] = parked[kind] || {};
+              else { parked[kind] = state[kind]; delete state[kind]; }
+              withFocus(root, render); changed();
+            } } }),
+            kind
+          ])]),
+          el("p", { "class": "help", text: GEOMETRY_HELP[kind] || "" })
+        ]);
+        if (on) {
+          var geometry = state[kind];
+          box.appendChild(el("h4", { text: "Objects to annotate with " + kind + (kind === "box" ? "es" : "s") }));
+          var editor = new TreeEditor({ nodes: normalizeLabels(geometry.objects_to_annotate), instance: false, what: "object",
+            keyPrefix: "g-" + kind, onChange: function (value) { setPath(geometry, ["objects_to_annotate"], isEmpty(value) ? undefined : value); changed(); } });
+          box.appendChild(editor.root);
+          var limits = el("div", { "class": "grid three limits" });
+          (GEOMETRY_LIMITS[kind] || []).forEach(function (spec) {
+            limits.appendChild(numberField(geometry, spec[0].split("."), spec[1], "g:" + kind + ":" + spec[0], changed));
+          });
+          (GEOMETRY_FLAGS[kind] || []).forEach(function (spec) {
+            limits.appendChild(flagField(geometry, spec[0], spec[1], "g:" + kind + ":" + spec[0], changed));
+          });
+          if (limits.childNodes.length) box.appendChild(limits);
+          if (kind === "point") box.appendChild(connectionsEditor(geometry, changed, function () { withFocus(root, render); }));
+        }
+        root.appendChild(box);
+      });
+    }
+    render();
+  }
+
+  function connectionsEditor(point, changed, rerender) {
+    var wrap = el("div", { "class": "connections" }, [el("h4", { text: "Connections between points" })]);
+    var connections = Array.isArray(point.connections) ? point.connections : [];
+    var labels = leavesOf(point.objects_to_annotate);
+    connections.forEach(function (connection, index) {
+      var pair = Array.isArray(connection.pair) ? connection.pair : ["", ""];
+      var selects = [0, 1].map(function (side) {
+        var id = nextId("pair");
+        var options = [el("option", { value: "", text: "choose a point label" })].concat(labels.map(function (label) {
+          return el("option", { value: label, text: label, selected: pair[side] === label });
+        }));
+        return el("span", {}, [el("label", { "class": "sr-only", "for": id, text: (side ? "To" : "From") + " point label" }),
+          el("select", { id: id, on: { change: function (e) {
+            pair[side] = e.target.value; connection.pair = pair.slice(0, 2); changed();
+          } } }, options)]);
+      });
+      var attrId = nextId("conn");
+      wrap.appendChild(el("div", { "class": "row connection" }, selects.concat([
+        el("label", { "class": "sr-only", "for": attrId, text: "Connection attribute (a linked attribute id)" }),
+        el("input", { id: attrId, placeholder: "connection attribute (optional)", value: connection.connection_attribute || "",
+          on: { input: function (e) { setPath(connection, ["connection_attribute"], e.target.value || undefined); changed(); } } }),
+        button("✕", "Remove this connection", function () {
+          connections.splice(index, 1);
+          if (!connections.length) delete point.connections;
+          changed(); rerender();
+        }, "danger")
+      ])));
+    });
+    wrap.appendChild(button("+ Connect two point labels", "Add a connection between two point labels", function () {
+      connections.push({ pair: ["", ""] });
+      point.connections = connections;
+      changed(); rerender();
+    }));
+    return wrap;
+  }
+
+  function conditionValueValues(value) {
+    if (typeof value === "string") return [value];
+    return Array.isArray(value) ? value.filter(function (v) { return typeof v === "string"; }) : [];
+  }
+
+  function attributesBuilder(root, input) {
+    var raw = readJSON(input, {});
+    var entries = isObject(raw) ? Object.keys(raw).map(function (id) { return [id, raw[id]]; }) : [];
+    var types = (root.dataset.types || "category").split(",");
+    function serialize() {
+      var out = {};
+      entries.forEach(function (entry) { out[entry[0]] = entry[1]; });
+      return out;
+    }
+    function changed() { commit(input, serialize()); }
+    function rerender() { withFocus(root, render); }
+    function choicesOf(id) {
+      for (var i = 0; i < entries.length; i++) {
+        if (entries[i][0] === id && isObject(entries[i][1]) && (entries[i][1].type || "category") === "category") {
+          return leavesOf(entries[i][1].choices);
+        }
+      }
+      return null;
+    }
+
+    function render() {
+      root.textContent = "";
+      var menu = libraryMenu("attributes", function (value) {
+        entries = isObject(value) ? Object.keys(value).map(function (id) { return [id, value[id]]; }) : [];
+        render(); changed();
+      });
+      if (menu) root.appendChild(menu);
+      var leaves = currentLeaves();
+      entries.forEach(function (entry, index) {
+        var def = isObject(entry[1]) ? entry[1] : (entry[1] = {});
+        var key = "a" + index;
+        var idInput = el("input", { value: entry[0], "data-key": key + ":id", id: nextId("attr-id"), "class": "attr-id",
+          on: {
+            input: function (e) { entry[0] = e.target.value; changed(); },
+            change: function (e) {
+              // Conditions of other attributes follow a rename.
+              var old = e.target.defaultValue, now = e.target.value;
+              entries.forEach(function (other) {
+                var groups = getPath(other[1], ["conditions", "attribute_conditions"]);
+                (Array.isArray(groups) ? groups : []).forEach(function (group) {
+                  if (isObject(group) && old in group && !(now in group)) { group[now] = group[old]; delete group[old]; }
+                });
+              });
+              changed(); rerender();
+            }
+          } });
+        var typeSelect = el("select", { id: nextId("attr-type"), "data-key": key + ":type", on: { change: function (e) {
+          def.type = e.target.value; changed(); rerender();
+        } } }, types.map(function (t) { return el("option", { value: t, text: t, selected: (def.type || "category") === t }); }));
+        var description = el("input", { id: nextId("attr-desc"), value: def.description || "", "data-key": key + ":desc",
+          placeholder: "the question annotators see", on: { input: function (e) {
+            setPath(def, ["description"], e.target.value || undefined); changed();
+          } } });
+        var card = el("fieldset", { "class": "attribute", id: "attribute-" + index }, [
+          el("legend", { text: "Attribute " + (index + 1) + (entry[0] ? ": " + entry[0] : "") }),
+          el("div", { "class": "grid three" }, [
+            el("div", { "class": "mini-field" }, [el("label", { "for": idInput.id, text: "Attribute id" }), idInput]),
+            el("div", { "class": "mini-field" }, [el("label", { "for": typeSelect.id, text: "Type" }), typeSelect]),
+            el("div", { "class": "mini-field" }, [el("label", { "for": description.id, text: "Question" }), description])
+          ])
+        ]);
+        var type = def.type || "category";
+        if (type === "category") {
+          card.appendChild(el("h4", { text: "Choices" }));
+          var choices = new TreeEditor({ nodes: normalizeLabels(def.choices), instance: false, what: "choice", keyPrefix: key + "c",
+            onChange: function (value) { setPath(def, ["choices"], isEmpty(value) ? undefined : value); changed(); } });
+          card.appendChild(choices.root);
+          card.appendChild(flagField(def, "allow_multiple", "Several choices may be picked", key + ":multi", changed));
+        } else if (type === "number") {
+          card.appendChild(el("div", { "class": "grid three" }, [
+            numberField(def, ["min"], "Minimum", key + ":min", changed),
+            numberField(def, ["max"], "Maximum", key + ":max", changed),
+            numberField(def, ["step"], "Step", key + ":step", changed)
+          ]));
+        } else if (type === "linked") {
+          card.appendChild(labelPicker("May link to", def, ["allowed_labels"], leaves, key + ":allowed", changed));
+          card.appendChild(flagField(def, "required", "A link is required", key + ":required", changed));
+        }
+        card.appendChild(conditionsEditor(entry, def, leaves, key, changed, rerender, choicesOf, entries));
+        var up = button("↑", "Move attribute " + entry[0] + " up", function () {
+          if (index === 0) return;
+          entries.splice(index - 1, 0, entries.splice(index, 1)[0]); changed(); rerender();
+        });
+        up.disabled = index === 0;
+        var down = button("↓", "Move attribute " + entry[0] + " down", function () {
+          if (index === entries.length - 1) return;
+          entries.splice(index + 1, 0, entries.splice(index, 1)[0]); changed(); rerender();
+        });
+        down.disabled = index === entries.length - 1;
+        card.appendChild(el("div", { "class": "row" }, [up, down, button("Remove attribute", "Remove attribute " + entry[0], function () {
+          entries.splice(index, 1); changed(); rerender();
+        }, "danger")]));
+        root.appendChild(card);
+      });
+      root.appendChild(button("+ Add attribute", "Add an annotation attribute", function () {
+        var n = entries.length + 1;
+        var id = "attribute_" + n;
+        while (entries.some(function (e) { return e[0] === id; })) { n += 1; id = "attribute_" + n; }
+        entries.push([id, { type: "category", description: "", choices: [] }]);
+        changed(); render();
+        var ids = root.querySelectorAll("input.attr-id");
+        if (ids.length) ids[ids.length - 1].focus();
+      }, "add"));
+    }
+    render();
+    document.addEventListener("composer:leaves", function () {
+      // Label pickers follow the label builders, but never while someone types in here.
+      if (!root.contains(document.activeElement)) render();
+    });
+  }
+
+  // Checkboxes for leaf labels, writing an array at `path` of `obj` (labels not among the
+  // current leaves stay listed, so an unknown one can be seen and removed).
+  function labelPicker(title, obj, path, leaves, key, changed) {
+    var selected = conditionValueValues(getPath(obj, path));
+    var all = leaves.concat(selected.filter(function (label) { return leaves.indexOf(label) < 0; }));
+    var box = el("fieldset", { "class": "label-picker" }, [el("legend", { text: title })]);
+    if (!all.length) box.appendChild(el("p", { "class": "help", text: "Add labels first; leaf labels appear here." }));
+    all.forEach(function (label) {
+      var id = nextId("pick");
+      box.appendChild(el("label", { "class": "check chip-check" + (leaves.indexOf(label) < 0 ? " unknown" : ""), "for": id }, [
+        el("input", { type: "checkbox", id: id, value: label, checked: selected.indexOf(label) >= 0, "data-key": key + ":" + label,
+          on: { change: function (e) {
+            var now = conditionValueValues(getPath(obj, path));
+            if (e.target.checked) now.push(label); else now = now.filter(function (l) { return l !== label; });
+            setPath(obj, path, now.length ? now : undefined);
+            changed();
+          } } }),
+        label
+      ]));
+    });
+    return box;
+  }
+
+  function conditionsEditor(entry, def, leaves, key, changed, rerender, choicesOf, entries) {
+    var wrap = el("div", { "class": "conditions" }, [el("h4", { text: "When is it asked?" })]);
+    wrap.appendChild(labelPicker("Only for these labels (none ticked: every label)", def,
+      ["conditions", "label_condition", "label"], leaves, key + ":lc", changed));
+    var groups = getPath(def, ["conditions", "attribute_conditions"]);
+    groups = Array.isArray(groups) ? groups : [];
+    function store() {
+      setPath(def, ["conditions", "attribute_conditions"], groups.length ? groups : undefined);
+      changed();
+    }
+    var others = entries.map(function (e) { return e[0]; }).filter(function (id) { return id && id !== entry[0]; });
+    groups.forEach(function (group, g) {
+      if (!isObject(group)) return;
+      var box = el("fieldset", { "class": "condition-group" }, [
+        el("legend", { text: (g ? "…or alternative " : "Only when, alternative ") + (g + 1) + " (all of these hold)" })
+      ]);
+      Object.keys(group).forEach(function (other) {
+        var choices = choicesOf(other);
+        var values = conditionValueValues(group[other]);
+        var row = el("div", { "class": "row condition" });
+        var selectId = nextId("cond-attr");
+        row.appendChild(el("label", { "class": "sr-only", "for": selectId, text: "Attribute" }));
+        row.appendChild(el("select", { id: selectId, "data-key": key + ":g" + g + ":" + other, on: { change: function (e) {
+          var value = group[other];
+          delete group[other];
+          group[e.target.value] = value;
+          store(); rerender();
+        } } }, (others.indexOf(other) < 0 ? [other] : []).concat(others).map(function (id) {
+          return el("option", { value: id, text: id, selected: id === other });
+        })));
+        row.appendChild(el("span", { text: "is" }));
+        if (choices) {
+          choices.concat(values.filter(function (v) { return choices.indexOf(v) < 0; })).forEach(function (choice) {
+            var id = nextId("cond-val");
+            row.appendChild(el("label", { "class": "check chip-check", "for": id }, [
+              el("input", { type: "checkbox", id: id, checked: values.indexOf(choice) >= 0,
+                "data-key": key + ":g" + g + ":" + other + ":" + choice, on: { change: function (e) {
+                  var now = conditionValueValues(group[other]);
+                  if (e.target.checked) now.push(choice); else now = now.filter(function (v) { return v !== choice; });
+                  group[other] = now.length === 1 ? now[0] : now;
+                  store();
+                } } }),
+              choice
+            ]));
+          });
+        } else {
+          var textId = nextId("cond-text");
+          row.appendChild(el("label", { "class": "sr-only", "for": textId, text: "Value of " + other }));
+          row.appendChild(el("input", { id: textId, value: values.join(", "), placeholder: "value", on: { input: function (e) {
+            var parts = e.target.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+            group[other] = parts.length === 1 ? parts[0] : parts;
+            store();
+          } } }));
+        }
+        row.appendChild(button("✕", "Remove the condition on " + other, function () {
+          delete group[other];
+          if (!Object.keys(group).length) groups.splice(g, 1);
+          store(); rerender();
+        }, "danger"));
+        box.appendChild(row);
+      });
+      if (others.length) {
+        box.appendChild(button("+ and another attribute", "Add a condition to alternative " + (g + 1), function () {
+          var free = others.filter(function (id) { return !(id in group); });
+          if (!free.length) return;
+          group[free[0]] = [];
+          store(); rerender();
+        }));
+      }
+      wrap.appendChild(box);
+    });
+    if (others.length) {
+      wrap.appendChild(button(groups.length ? "+ or when…" : "+ Only when another attribute has a value…",
+        "Add an alternative condition on other attributes", function () {
+          var group = {};
+          group[others[0]] = [];
+          groups.push(group);
+          store(); rerender();
+        }));
+    } else {
+      wrap.appendChild(el("p", { "class": "help", text: "Add a second attribute to make this one depend on its answer." }));
+    }
+    return wrap;
+  }
+
+  function linksBuilder(root, input) {
+    var raw = readJSON(input, {});
+    var entries = isObject(raw) ? Object.keys(raw).map(function (name) { return [name, raw[name]]; }) : [];
+    function changed() {
+      var out = {};
+      entries.forEach(function (e) { out[e[0]] = e[1]; });
+      commit(input, out);
+    }
+    function render() {
+      root.textContent = "";
+      var leaves = currentLeaves();
+      entries.forEach(function (entry, index) {
+        // A one-element array holding the definition is accepted too (reference §3.4): edit its object.
+        var def = Array.isArray(entry[1]) && isObject(entry[1][0]) ? entry[1][0] : (isObject(entry[1]) ? entry[1] : (entry[1] = {}));
+        var nameId = nextId("link");
+        root.appendChild(el("fieldset", { "class": "link" }, [
+          el("legend", { text: "Link " + (index + 1) }),
+          el("label", { "for": nameId, text: "Link name" }),
+          el("input", { id: nameId, value: entry[0], "data-key": "l" + index + ":name",
+            on: { input: function (e) { entry[0] = e.target.value; changed(); } } }),
+          flagField(def, "is_bidirectional", "Works both ways", "l" + index + ":bi", changed),
+          labelPicker("From labels", def, ["from_allowed_labels"], leaves, "l" + index + ":from", changed),
+          labelPicker("To labels", def, ["to_allowed_labels"], leaves, "l" + index + ":to", changed),
+          button("Remove link", "Remove link " + entry[0], function () { entries.splice(index, 1); changed(); withFocus(root, render); }, "danger")
+        ]));
+      });
+      root.appendChild(button("+ Add link", "Add a link between annotations", function () {
+        entries.push(["link_" + (entries.length + 1), { is_bidirectional: false, from_allowed_labels: [], to_allowed_labels: [] }]);
+        changed(); render();
+      }, "add"));
+    }
+    render();
+    document.addEventListener("composer:leaves", function () { if (!root.contains(document.activeElement)) render(); });
+  }
+
+  function chipsBuilder(root, input) {
+    var items = readJSON(input, []);
+    if (!Array.isArray(items)) items = [];
+    var max = root.dataset.max ? Number(root.dataset.max) : 0;
+    var what = root.dataset.what || "item";
+    var inputId = "chip-input-" + what;
+    function render() {
+      root.textContent = "";
+      var list = el("ul", { "class": "chips", "aria-label": what + "s" });
+      items.forEach(function (item, index) {
+        list.appendChild(el("li", { "class": "chip" }, [String(item), button("×", "Remove " + what + " " + item, function () {
+          items.splice(index, 1); commit(input, items); render();
+          var field = document.getElementById(inputId);
+          if (field) field.focus();
+        }, "chip-remove")]));
+      });
+      root.appendChild(list);
+      var full = max && items.length >= max;
+      var entry = el("input", { id: inputId, "class": "chip-input", disabled: full,
+        placeholder: full ? "" : "type " + (/^[aeiou]/.test(what) ? "an " : "a ") + what + " and press Enter",
+        on: { keydown: function (e) { if (e.key === "Enter") { e.preventDefault(); add(e.target); } } } });
+      root.appendChild(el("div", { "class": "row" }, [
+        el("label", { "class": "sr-only", "for": inputId, text: "New " + what }), entry,
+        el("button", { type: "button", "class": "small", disabled: full, text: "Add " + what,
+          on: { click: function () { add(entry); } } })
+      ]));
+      if (max) {
+        root.appendChild(el("p", { "class": "help chip-count" + (full ? " warn" : ""), "aria-live": "polite",
+          text: items.length + " of " + max + " " + what + "s" + (full ? ": remove one to add another" : "") }));
+      }
+    }
+    function add(field) {
+      var value = field.value.trim();
+      if (!value || (max && items.length >= max)) return;
+      if (items.indexOf(value) < 0) items.push(value);
+      commit(input, items);
+      render();
+      var again = document.getElementById(inputId);
+      if (again && !again.disabled) again.focus();
+    }
+    render();
+  }
+
+  function metadataBuilder(root, input) {
+    var raw = readJSON(input, {});
+    var rows = isObject(raw) ? Object.keys(raw).map(function (key) {
+      var value = raw[key];
+      if (typeof value === "string") return { key: key, type: "text", raw: value };
+      if (typeof value === "number") return { key: key, type: "number", raw: String(value) };
+      return { key: key, type: "json", raw: JSON.stringify(value) };
+    }) : [];
+    function changed() {
+      var out = {};
+      rows.forEach(function (row) {
+        row.error = "";
+        if (!row.key) return;
+        if (row.type === "number") out[row.key] = parseNumber(row.raw) === undefined ? "" : parseNumber(row.raw);
+        else if (row.type === "json") {
+          try { out[row.key] = JSON.parse(row.raw); } catch (e) { row.error = "not valid JSON, left out"; }
+        } else out[row.key] = row.raw;
+      });
+      // Metadata values are the user's own: an empty one is still sent (build_payload keeps it).
+      input.value = Object.keys(out).length ? JSON.stringify(out) : "";
+      input.dispatchEvent(new CustomEvent("composer:changed", { bubbles: true }));
+      rows.forEach(function (row, i) {
+        var note = root.querySelector('[data-row-error="' + i + '"]');
+        if (note) note.textContent = row.error || "";
+      });
+    }
+    function render() {
+      root.textContent = "";
+      rows.forEach(function (row, index) {
+        var keyId = nextId("meta-key"), typeId = nextId("meta-type"), valueId = nextId("meta-value");
+        root.appendChild(el("div", { "class": "row meta-row" }, [
+          el("label", { "class": "sr-only", "for": keyId, text: "Key" }),
+          el("input", { id: keyId, "class": "meta-key", placeholder: "key", value: row.key, "data-key": "m" + index + ":k",
+            on: { input: function (e) { row.key = e.target.value; changed(); } } }),
+          el("label", { "class": "sr-only", "for": typeId, text: "Kind of value" }),
+          el("select", { id: typeId, "class": "meta-type", "data-key": "m" + index + ":t", on: { change: function (e) { row.type = e.target.value; changed(); } } },
+            [["text", "text"], ["number", "number"], ["json", "JSON"]].map(function (o) {
+              return el("option", { value: o[0], text: o[1], selected: row.type === o[0] });
+            })),
+          el("label", { "class": "sr-only", "for": valueId, text: "Value" }),
+          el("input", { id: valueId, "class": "meta-value", placeholder: "value", value: row.raw, "data-key": "m" + index + ":v",
+            on: { input: function (e) { row.raw = e.target.value; changed(); } } }),
+          button("✕", "Remove metadata " + (row.key || "row"), function () { rows.splice(index, 1); changed(); withFocus(root, render); }, "danger"),
+          el("span", { "class": "error", "data-row-error": String(index) })
+        ]));
+      });
+      root.appendChild(button("+ Add metadata", "Add a metadata key and value", function () {
+        rows.push({ key: "", type: "text", raw: "" }); render();
+        var keys = root.querySelectorAll("input.meta-key");
+        keys[keys.length - 1].focus();
+      }, "add"));
+    }
+    render();
+  }
+
+  // ---- media previews ----------------------------------------------------------------------
+  function httpUrl(value) { return /^https?:\/\/[^\s]+$/i.test(value || ""); }
+  function lines(id) {
+    var field = document.getElementById(id);
+    return field ? field.value.split(/\r?\n/).map(function (s) { return s.trim(); }).filter(Boolean) : [];
+  }
+
+  function failed(url, what) {
+    return el("p", { "class": "media-error", text: "Could not load " + what + " " + url + " in this browser. " +
+      "Scale fetches it, not this page, so you can still submit if the URL works for Scale." });
+  }
+
+  function mediaElement(tag, url, what, attrs) {
+    if (!httpUrl(url)) return el("p", { "class": "media-error", text: "Not an http(s) URL: " + url });
+    var node = el(tag, Object.assign({ src: url, alt: what + " " + url }, attrs || {}));
+    node.addEventListener("error", function () { node.replaceWith(failed(url, what)); });
+    return node;
+  }
+
+  function renderMedia() {
+    var box = document.getElementById("media-preview");
+    if (!box) return;
+    var type = form.dataset.taskType;
+    var attachment = (document.getElementById("id_attachment") || {}).value || "";
+    attachment = attachment.trim();
+    var frames = lines("id_attachments");
+    var context = lines("id_context_attachments");
+    box.textContent = "";
+    if (attachment) {
+      if (type === "segmentannotation") {
+        box.appendChild(el("figure", { "class": "media-main" }, [mediaElement("img", attachment, "image", { id: "preview-image" })]));
+      } else {
+        var video = mediaElement("video", attachment, "video", { controls: true, preload: "metadata", muted: true, id: "preview-video" });
+        if (video.tagName === "VIDEO") video.removeAttribute("alt");
+        box.appendChild(el("figure", { "class": "media-main" }, [video]));
+      }
+    }
+    if (frames.length) {
+      box.appendChild(el("p", { "class": "help", text: frames.length + " frame" + (frames.length === 1 ? "" : "s") }));
+      box.appendChild(el("div", { "class": "filmstrip" }, frames.slice(0, 60).map(function (url, i) {
+        return el("figure", {}, [mediaElement("img", url, "frame " + (i + 1), { loading: "lazy" }), el("figcaption", { text: String(i + 1) })]);
+      })));
+    }
+    if (context.length) {
+      box.appendChild(el("p", { "class": "help", text: "Context images" }));
+      box.appendChild(el("div", { "class": "thumbs" }, context.map(function (url) { return mediaElement("img", url, "context image", { loading: "lazy" }); })));
+    }
+    if (!box.childNodes.length) box.appendChild(el("p", { "class": "muted", text: "A preview of the attachment appears here." }));
+    renderOverlays();
+  }
+
+  function hexColor(value, fallback) {
+    return /^#[0-9a-f]{6}$/i.test(value || "") ? value : fallback;
+  }
+
+  var PALETTE = ["#e03131", "#2f9e44", "#1971c2", "#f08c00", "#9c36b5", "#0c8599", "#e8590c", "#5c940d"];
+
+  // Segmentation: the hypothesis mask, coloured by labelMapping, over the image, with a legend.
+  function renderHypothesis(target) {
+    var field = document.getElementById("id_hypothesis_json");
+    var hypothesis = readJSON(field, null);
+    target.textContent = "";
+    if (!isObject(hypothesis)) return;
+    var mask = getPath(hypothesis, ["annotations", "combined", "indexedImage"]);
+    var mapping = isObject(hypothesis.labelMapping) ? hypothesis.labelMapping : {};
+    var colors = {};
+    var legend = el("ul", { "class": "legend" });
+    Object.keys(mapping).forEach(function (label, i) {
+      (Array.isArray(mapping[label]) ? mapping[label] : [mapping[label]]).forEach(function (entry, j) {
+        if (!isObject(entry) || typeof entry.index !== "number") return;
+        var color = hexColor(entry.color, PALETTE[(i + j) % PALETTE.length]);
+        colors[entry.index] = color;
+        var swatch = el("span", { "class": "swatch" });
+        swatch.style.background = color;
+        legend.appendChild(el("li", {}, [swatch, label + (Array.isArray(mapping[label]) ? " #" + (j + 1) : "") + " (index " + entry.index + ")"]));
+      });
+    });
+    if (!httpUrl(mask)) return;
+    var attachment = ((document.getElementById("id_attachment") || {}).value || "").trim();
+    var canvas = el("canvas", { "class": "overlay-canvas", "aria-label": "Hypothesis mask over the image", role: "img" });
+    var status = el("p", { "class": "help", text: "Loading the hypothesis mask…" });
+    target.appendChild(el("h3", { text: "Hypothesis over the image" }));
+    target.appendChild(canvas);
+    target.appendChild(status);
+    target.appendChild(legend);
+    var maskImage = new Image();
+    // Same-origin copy through the guarded fetcher: reading mask pixels needs an untainted canvas.
+    maskImage.src = form.dataset.mediaProxy + "?url=" + encodeURIComponent(mask);
+    maskImage.addEventListener("error", function () {
+      status.textContent = "Could not load the mask " + mask + " (only public URLs or this workspace's API host are fetched).";
+      status.classList.add("media-error");
+    });
+    maskImage.addEventListener("load", function () {
+      var w = maskImage.naturalWidth, h = maskImage.naturalHeight;
+      canvas.width = w; canvas.height = h;
+      var work = document.createElement("canvas");
+      work.width = w; work.height = h;
+      var wctx = work.getContext("2d");
+      wctx.drawImage(maskImage, 0, 0);
+      var pixels = wctx.getImageData(0, 0, w, h);
+      for (var p = 0; p < pixels.data.length; p += 4) {
+        var color = colors[pixels.data[p]];
+        if (!color) { pixels.data[p + 3] = 0; continue; }
+        pixels.data[p] = parseInt(color.slice(1, 3), 16);
+        pixels.data[p + 1] = parseInt(color.slice(3, 5), 16);
+        pixels.data[p + 2] = parseInt(color.slice(5, 7), 16);
+        pixels.data[p + 3] = 140;
+      }
+      wctx.putImageData(pixels, 0, 0);
+      var ctx = canvas.getContext("2d");
+      function overlay() { ctx.drawImage(work, 0, 0); status.textContent = "Mask " + w + "×" + h + " drawn over the image."; }
+      if (!httpUrl(attachment)) { overlay(); return; }
+      var base = new Image();
+      base.addEventListener("load", function () { ctx.drawImage(base, 0, 0, w, h); overlay(); });
+      base.addEventListener("error", function () { overlay(); status.textContent += " (the image itself could not be loaded)"; });
+      base.src = attachment;
+    });
+  }
+
+  // Video: base annotation boxes (left/top/width/height) over the first frame.
+  function boxesOf(annotations) {
+    var boxes = [];
+    (function walk(value, depth) {
+      if (depth > 4) return;
+      if (Array.isArray(value)) value.forEach(function (v) { walk(v, depth + 1); });
+      else if (isObject(value)) {
+        if (["left", "top", "width", "height"].every(function (k) { return typeof value[k] === "number"; })) boxes.push(value);
+        else Object.keys(value).forEach(function (k) { walk(value[k], depth + 1); });
+      }
+    })(annotations, 0);
+    return boxes;
+  }
+
+  function renderBase(target) {
+    var field = document.getElementById("id_base_annotations_json");
+    var base = readJSON(field, null);
+    target.textContent = "";
+    if (!isObject(base) || !Array.isArray(base.annotations)) return;
+    var boxes = boxesOf(base.annotations).slice(0, 500);
+    if (!boxes.length) {
+      target.appendChild(el("p", { "class": "help", text: "No boxes (left, top, width, height) to draw among the base annotations." }));
+      return;
+    }
+    var canvas = el("canvas", { "class": "overlay-canvas", role: "img", "aria-label": boxes.length + " base annotation boxes over the first frame" });
+    target.appendChild(el("h3", { text: "Base annotations over the first frame" }));
+    target.appendChild(canvas);
+    var status = el("p", { "class": "help" });
+    target.appendChild(status);
+    var w = 0, h = 0;
+    boxes.forEach(function (b) { w = Math.max(w, b.left + b.width); h = Math.max(h, b.top + b.height); });
+    function draw(source, sw, sh) {
+      canvas.width = sw || Math.max(64, Math.ceil(w + 10));
+      canvas.height = sh || Math.max(64, Math.ceil(h + 10));
+      var ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#222"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+      if (source) { try { ctx.drawImage(source, 0, 0, canvas.width, canvas.height); } catch (e) { /* not decodable: boxes alone */ } }
+      ctx.lineWidth = 2; ctx.font = "14px sans-serif";
+      boxes.forEach(function (b, i) {
+        ctx.strokeStyle = PALETTE[i % PALETTE.length]; ctx.fillStyle = ctx.strokeStyle;
+        ctx.strokeRect(b.left, b.top, b.width, b.height);
+        if (b.label) ctx.fillText(String(b.label), b.left + 2, Math.max(12, b.top - 3));
+      });
+      status.textContent = boxes.length + " box" + (boxes.length === 1 ? "" : "es") + " drawn" + (source ? "" : " (no frame could be loaded; boxes alone)") + ".";
+    }
+    draw(null);
+    var attachment = ((document.getElementById("id_attachment") || {}).value || "").trim();
+    var frames = lines("id_attachments");
+    if (frames.length && httpUrl(frames[0])) {
+      var img = new Image();
+      img.addEventListener("load", function () { draw(img, img.naturalWidth, img.naturalHeight); });
+      img.src = frames[0];
+    } else if (httpUrl(attachment)) {
+      var video = document.createElement("video");
+      video.muted = true; video.preload = "auto";
+      video.addEventListener("loadeddata", function () { draw(video, video.videoWidth, video.videoHeight); });
+      video.src = attachment;
+    }
+  }
+
+  function renderOverlays() {
+    var hypothesis = document.getElementById("hypothesis-preview");
+    if (hypothesis) renderHypothesis(hypothesis);
+    var base = document.getElementById("base-preview");
+    if (base) renderBase(base);
+  }
+
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+  var BUILDERS = { labels: labelsBuilder, geometries: geometriesBuilder, attributes: attributesBuilder,
+    links: linksBuilder, chips: chipsBuilder, metadata: metadataBuilder };
+
+  function start() {
+    form = document.getElementById("compose-form");
+    if (!form) return;
+    // Builders that list labels must start after the label builders exist.
+    var order = ["labels", "geometries", "chips", "metadata", "attributes", "links"];
+    order.forEach(function (kind) {
+      form.querySelectorAll('[data-builder="' + kind + '"]').forEach(function (root) {
+        var input = document.getElementById(root.dataset.target);
+        if (input) BUILDERS[kind](root, input);
+      });
+    });
+    form.querySelectorAll("input[data-json-into]").forEach(function (upload) {
+      upload.addEventListener("change", function () {
+        var file = upload.files && upload.files[0];
+        if (!file) return;
+        var reader = new FileReader();
+        reader.addEventListener("load", function () {
+          var target = document.getElementById(upload.dataset.jsonInto);
+          target.value = String(reader.result);
+          target.dispatchEvent(new Event("input", { bubbles: true }));
+          target.dispatchEvent(new Event("change", { bubbles: true }));
+        });
+        reader.readAsText(file);
+      });
+    });
+    // Once the form is really submitted, no new preview may start: the page is going away,
+    // and a request cut off by the navigation is only noise.
+    form.addEventListener("submit", function () { form.dataset.submitting = "1"; });
+    form.addEventListener("htmx:confirm", function (e) { if (form.dataset.submitting) e.preventDefault(); });
+    // Enter in a builder's own inputs must not submit the whole form.
+    form.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && e.target.tagName === "INPUT" && !e.target.name && e.target.closest(".builder")) e.preventDefault();
+    });
+    var media = debounce(renderMedia, 350);
+    ["id_attachment", "id_attachments", "id_context_attachments", "id_attachment_type"].forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field) field.addEventListener("input", media);
+    });
+    var overlays = debounce(renderOverlays, 400);
+    ["id_hypothesis_json", "id_base_annotations_json"].forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field) { field.addEventListener("input", overlays); field.addEventListener("change", overlays); }
+    });
+    renderMedia();
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

@@ -1,0 +1,280 @@
+"""compose(): from what the composer posts to the payload, and everything derived from it."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from annotator import scale_rules
+from annotator.composer.compose import compose, curl_snippet, python_snippet
+from annotator.composer.forms import form_data_from_payload
+from annotator.composer.matrix import ALWAYS, CONDITIONAL, NEVER, when_asked
+
+SEED = Path(__file__).parent / "fixtures" / "scale" / "seed_examples"
+TYPES = ("segmentannotation", "videoannotation", "videoplaybackannotation")
+
+
+def corrected(task_type: str) -> dict:
+    return json.loads((SEED / f"{task_type}.corrected.json").read_text())["payload"]
+
+
+SEGMENTATION_POST = {
+    "project": "streets",
+    "instruction": "Label **every** pixel.",
+    "callback_url": "ops@example.org",
+    "attachment": "https://example.org/street.png",
+    "context_attachments": "https://example.org/ctx-1.png\n\n https://example.org/ctx-2.png ",
+    "labels_json": json.dumps(
+        [{"choice": "vehicle", "subchoices": [{"choice": "car", "instance_label": True}, "truck"]}, "road"]
+    ),
+    "attributes_json": json.dumps(
+        {"occluded": {"type": "category", "description": "Occluded?", "choices": ["yes", "no"]}}
+    ),
+    "metadata_json": json.dumps({"source": "camera-3", "frame": 12}),
+    "tags_json": json.dumps(["street", "day"]),
+    "allow_unlabeled": "false",
+    "priority": "20",
+}
+
+
+def test_it_builds_the_payload_in_scales_format_from_the_form():
+    composition = compose("segmentannotation", SEGMENTATION_POST)
+    assert composition.issues == []
+    assert composition.payload == {
+        "project": "streets",
+        "instruction": "Label **every** pixel.",
+        "callback_url": "ops@example.org",
+        "attachment": "https://example.org/street.png",
+        "context_attachments": [
+            {"attachment": "https://example.org/ctx-1.png"},
+            {"attachment": "https://example.org/ctx-2.png"},
+        ],
+        "labels": [{"choice": "vehicle", "subchoices": [{"choice": "car", "instance_label": True}, "truck"]}, "road"],
+        "annotation_attributes": {
+            "occluded": {"type": "category", "description": "Occluded?", "choices": ["yes", "no"]}
+        },
+        "allow_unlabeled": False,
+        "priority": 20,
+        "metadata": {"source": "camera-3", "frame": 12},
+        "tags": ["street", "day"],
+    }
+    assert scale_rules.validate("segmentannotation", composition.payload) == []
+
+
+def test_it_drops_blank_fields_and_keeps_tri_state_defaults_out():
+    composition = compose("videoannotation", {"attachment": "https://e.org/v.mp4", "geometries_json": '{"box": {}}'})
+    assert composition.payload == {
+        "attachment_type": "video",
+        "attachment": "https://e.org/v.mp4",
+        "geometries": {"box": {}},
+    }
+    assert composition.is_valid
+
+
+@pytest.mark.parametrize(
+    ("post", "field", "words"),
+    [
+        ({"labels_json": json.dumps([f"l{i}" for i in range(51)])}, "labels_json", "at most 50 labels"),
+        ({"tags_json": json.dumps(list("abcdef"))}, "tags_json", "at most 5 tags"),
+        ({"metadata_json": json.dumps({"k": "x" * 11000})}, "metadata_json", "10 KB"),
+        ({"callback_url": "not a url"}, "callback_url", "email address"),
+        ({"attachment": "ftp://e.org/a.png"}, "attachment", "http or https"),
+        ({"labels_json": "[not json"}, "labels_json", "valid JSON"),
+        ({"attributes_json": json.dumps({"a": {"type": "category", "description": "d", "choices": "choices"}})},
+         "attributes_json", "must be an array"),
+    ],
+)  # fmt: skip
+def test_it_puts_each_rule_error_next_to_the_field_that_caused_it(post, field, words):
+    data = {"attachment": "https://e.org/a.png", "labels_json": '["car"]', **post}
+    composition = compose("segmentannotation", data)
+    assert not composition.is_valid
+    messages = [issue.local for issue in composition.issues_for(field)]
+    assert any(words in message for message in messages), (field, [str(i) for i in composition.issues])
+
+
+def test_it_maps_nested_paths_to_the_builder_and_keeps_the_path_in_the_message():
+    geometries = {"polygon": {"min_vertices": 10, "max_vertices": 3, "objects_to_annotate": ["car"]}}
+    composition = compose(
+        "videoannotation", {"attachment": "https://e.org/v.mp4", "geometries_json": json.dumps(geometries)}
+    )
+    (issue,) = composition.issues_for("geometries_json")
+    assert issue.path == "geometries.polygon.max_vertices"
+    assert issue.local.startswith("geometries.polygon.max_vertices: must be at least min_vertices (10)")
+
+
+def test_an_error_without_a_path_of_its_own_lands_on_the_attachment_field():
+    composition = compose("videoplaybackannotation", {"geometries_json": '{"box": {}}'})
+    assert [issue.message for issue in composition.issues_for("attachment")] == [
+        "videoplaybackannotation needs attachment (a video URL) or attachments (image frame URLs)"
+    ]
+
+
+def test_video_only_fields_are_not_in_the_segmentation_form_and_vice_versa():
+    seg = compose("segmentannotation", {}).form
+    video = compose("videoannotation", {}).form
+    playback = compose("videoplaybackannotation", {}).form
+    assert "geometries_json" not in seg.fields and "frame_rate" not in seg.fields
+    assert "labels_json" not in video.fields and "context_attachments" not in video.fields
+    assert "video_frame_rate" in playback.fields and "video_frame_rate" not in video.fields
+    from annotator.composer.forms import FIELD_TO_KEY
+
+    for form in (seg, video, playback):
+        keys = {FIELD_TO_KEY.get(name, name) for name in form.fields}
+        # every parameter Scale knows for the type has a place in its form, and nothing else does
+        assert keys == set(scale_rules.ALLOWED_FIELDS[form.task_type])
+
+
+@pytest.mark.parametrize("task_type", TYPES)
+def test_importing_a_scale_payload_fills_the_form_and_gives_the_same_payload_back(task_type):
+    payload = corrected(task_type)
+    data, leftovers = form_data_from_payload(task_type, payload)
+    assert leftovers == []
+    composition = compose(task_type, data)
+    assert composition.payload == scale_rules.build_payload(task_type, payload)
+    assert composition.issues == []
+
+
+def test_importing_lists_what_the_form_cannot_show():
+    payload = {
+        "attachment": "https://e.org/a.png",
+        "labels": ["car"],
+        "geometries": {"box": {}},
+        "frobnicate": 1,
+        "context_attachments": [{"attachment": "https://e.org/c.png", "note": "x"}],
+        "priority": "high",
+    }
+    data, leftovers = form_data_from_payload("segmentannotation", payload)
+    assert len(leftovers) == 4
+    assert any(item.startswith("geometries: not a parameter of segmentannotation") for item in leftovers)
+    assert any(item.startswith("frobnicate:") for item in leftovers)
+    assert any(item.startswith("context_attachments:") for item in leftovers)
+    assert any(item.startswith("priority:") for item in leftovers)
+    assert json.loads(data["labels_json"]) == ["car"]
+
+
+@pytest.mark.parametrize("task_type", TYPES)
+def test_the_python_snippet_is_valid_python_that_sends_exactly_the_payload(task_type):
+    payload = scale_rules.build_payload(task_type, corrected(task_type))
+    payload["metadata"] = {"flag": True, "nothing": None, "quote": 'it\'s "quoted"\nnewline', "emoji": "🚗"}
+    snippet = python_snippet(task_type, payload, "http://127.0.0.1:8000/sandbox/v1")
+    tree = ast.parse(snippet)
+    literal = next(node.value for node in tree.body if isinstance(node, ast.Assign) and node.targets[0].id == "payload")
+    assert ast.literal_eval(literal) == payload
+    sdk_name = {"segmentannotation": "SegmentAnnotation", "videoannotation": "VideoAnnotation"}.get(
+        task_type, "VideoPlaybackAnnotation"
+    )
+    assert f"client.create_task(TaskType.{sdk_name}, **payload)" in snippet
+    from scaleapi.tasks import TaskType
+
+    assert TaskType[sdk_name].value == task_type
+    assert "api_instance_url='http://127.0.0.1:8000/sandbox/v1'" in snippet
+
+
+def test_the_python_snippet_runs_against_the_real_sdk_up_to_the_request(monkeypatch):
+    payload = scale_rules.build_payload("segmentannotation", corrected("segmentannotation"))
+    snippet = python_snippet("segmentannotation", payload, "https://api.scale.com/v1")
+    assert "api_instance_url" not in snippet
+    sent = {}
+
+    def fake_create_task(self, task_type, **kwargs):  # the network is the one part that cannot run here
+        sent["type"], sent["payload"] = task_type, kwargs
+
+        class Task:
+            id, status = "t1", "pending"
+
+        return Task()
+
+    import scaleapi
+
+    monkeypatch.setattr(scaleapi.ScaleClient, "create_task", fake_create_task)
+    monkeypatch.setenv("SCALE_API_KEY", "test_key")
+    exec(compile(snippet, "snippet", "exec"), {})  # noqa: S102 - our own generated code
+    assert sent["type"].value == "segmentannotation"
+    assert sent["payload"] == payload
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    requests: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Recorder.requests.append((self.path, self.headers.get("Authorization"), body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_curl_snippet_posts_exactly_the_payload_when_run_by_bash():
+    payload = scale_rules.build_payload("videoannotation", corrected("videoannotation"))
+    payload["instruction"] = "Shell must not expand $HOME, `id`, $(whoami) or 'quotes'\nEOF\n"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}/v1"
+        snippet = curl_snippet("videoannotation", payload, base)
+        result = subprocess.run(
+            ["bash", "-c", snippet], env={"SCALE_API_KEY": "test_abc", "PATH": "/usr/bin:/bin"},
+            capture_output=True, timeout=20, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
+    path, auth, body = _Recorder.requests[-1]
+    assert path == "/v1/task/videoannotation"
+    assert auth == "Basic dGVzdF9hYmM6"  # base64("test_abc:")
+    assert json.loads(body) == payload
+
+
+def test_the_matrix_shows_where_each_attribute_is_asked():
+    attributes = {
+        "color": {"type": "category", "description": "Color?", "choices": ["red", "blue"],
+                  "conditions": {"label_condition": {"label": ["car"]}}},
+        "shade": {"type": "category", "description": "Shade?", "choices": ["light", "dark"],
+                  "conditions": {"attribute_conditions": [{"color": "red"}]}},
+        "note": {"type": "text", "description": "Anything?"},
+    }  # fmt: skip
+    matrix = when_asked(["car", "person"], attributes)
+    states = {row.attribute: [state for state, _ in row.cells] for row in matrix.rows}
+    assert states == {
+        "color": [ALWAYS, NEVER],
+        "shade": [CONDITIONAL, NEVER],
+        "note": [ALWAYS, ALWAYS],
+    }
+    assert matrix.rows[1].cells[0][1] == "if color is red"
+    assert matrix.warnings == []
+
+
+def test_the_matrix_flags_conditions_that_can_never_be_true():
+    attributes = {
+        "color": {"type": "category", "description": "?", "choices": ["red", "blue"],
+                  "conditions": {"label_condition": {"label": ["car"]}}},
+        # asked for persons only, but depends on color, which is asked for cars only
+        "shade": {"type": "category", "description": "?", "choices": ["x"],
+                  "conditions": {"label_condition": {"label": ["person"]}, "attribute_conditions": [{"color": "red"}]}},
+        "a": {"type": "category", "description": "?", "choices": ["y"],
+              "conditions": {"attribute_conditions": [{"b": "y"}]}},
+        "b": {"type": "category", "description": "?", "choices": ["y"],
+              "conditions": {"attribute_conditions": [{"a": "y"}]}},
+        "ghost": {"type": "category", "description": "?", "choices": ["z"],
+                  "conditions": {"label_condition": {"label": ["bicycle"]}}},
+    }  # fmt: skip
+    matrix = when_asked(["car", "person"], attributes)
+    warnings = "\n".join(matrix.warnings)
+    assert (
+        "shade: condition 1 (color is red) can never be true for the labels this attribute is asked for (person)"
+        in warnings
+    )
+    assert "a: its conditions depend on themselves (a circular dependency)" in warnings
+    assert "b: its conditions depend on themselves (a circular dependency)" in warnings
+    assert "ghost: its label condition names none of this task's labels" in warnings
+    assert all(state == NEVER for state, _ in matrix.rows[1].cells)
