@@ -1,3 +1,11 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotator.submission import views
+
+urlpatterns = [
+    path("", views.upload, name="submission_upload"),
+    path("confirm/", views.confirm, name="submission_confirm"),
+    path("groups/<uuid:group_code>/", views.group_detail, name="submission_group"),
+]

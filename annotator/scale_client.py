@@ -1,0 +1,217 @@
+"""Scale's v1 HTTP API, on `requests`. Knows nothing of Django, models or Celery.
+
+    client = ScaleClient("https://api.scale.com/v1", api_key)
+    task = client.create_task("segmentannotation", payload)
+
+Unlike the official SDK (a new connection per call, no timeout, POSTs retried
+blindly) this client reuses one pooled session per process, puts a connect and
+read timeout on every call, and never retries: it raises `TemporaryError` or
+`PermanentError` and leaves the retry decision to the caller, which knows
+whether a retry is safe (our submissions always carry a `unique_id`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+VERSION = "0.1.0"
+USER_AGENT = f"annotator/{VERSION} (+requests/{requests.__version__})"
+DEFAULT_TIMEOUT = (5.0, 30.0)
+# Enough pooled connections for a thread pool of a few dozen submitters.
+POOL_SIZE = 64
+
+# Scale's 409 text: `... is already used for a different task (602c399c6d092c00115aa3c9).`
+_EXISTING_TASK_RE = re.compile(r"\(([0-9a-f]{24})\)\.?\s*$")
+
+
+class ScaleError(Exception):
+    """Any failure talking to Scale. `status_code` is None when no response came back."""
+
+    def __init__(self, status_code: int | None, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        prefix = f"HTTP {self.status_code}: " if self.status_code else ""
+        return f"{prefix}{self.message}"
+
+
+class TemporaryError(ScaleError):
+    """Worth retrying later: 408, 429, 5xx, connection errors, timeouts."""
+
+
+class PermanentError(ScaleError):
+    """Retrying the same request cannot help: 400, 401, 402, 404 and other 4xx."""
+
+
+class DuplicateError(PermanentError):
+    """409: the unique_id is already used; `existing_task_id` is parsed from Scale's message."""
+
+    def __init__(self, status_code: int | None, message: str, retry_after: float | None = None) -> None:
+        super().__init__(status_code, message, retry_after)
+        match = _EXISTING_TASK_RE.search(message)
+        self.existing_task_id = match.group(1) if match else None
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_message(response: requests.Response) -> str:
+    # Scale's error body is {"status_code": ..., "error": "..."}; anything else
+    # (a proxy's HTML page) is summarised rather than dumped on the user.
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])
+    text = (response.text or "").strip()
+    if text and len(text) <= 200 and "<" not in text:
+        return text
+    return response.reason or f"HTTP {response.status_code}"
+
+
+def error_for(response: requests.Response) -> ScaleError:
+    """Map a non-200 response to the exception the caller acts on."""
+    code = response.status_code
+    message = _error_message(response)
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if code in (408, 429) or code >= 500:
+        return TemporaryError(code, message, retry_after)
+    if code == 409:
+        return DuplicateError(code, message, retry_after)
+    if 400 <= code < 500:
+        return PermanentError(code, message, retry_after)
+    # 1xx/2xx other than 200, or 3xx we were not meant to follow: Scale only
+    # answers 200 on success (the SDK treats anything else as an error too).
+    return PermanentError(code, f"unexpected response: {message}", retry_after)
+
+
+_sessions: dict[int, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session() -> requests.Session:
+    # One pool per process, made lazily, so a prefork child never inherits its
+    # parent's sockets. requests' Session is safe enough for concurrent
+    # requests from threads (urllib3's pool is thread-safe); cookies are unused.
+    pid = os.getpid()
+    session = _sessions.get(pid)
+    if session is None:
+        with _sessions_lock:
+            session = _sessions.get(pid)
+            if session is None:
+                _sessions.clear()
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.headers["User-Agent"] = USER_AGENT
+                _sessions[pid] = session
+    return session
+
+
+class ScaleClient:
+    def __init__(self, base_url: str, api_key: str, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        # Never show the key.
+        return f"ScaleClient({self.base_url!r})"
+
+    def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        try:
+            response = _session().request(
+                method,
+                url,
+                json=json,
+                params=params,
+                auth=(self.api_key, ""),
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as e:
+            # The request may have reached Scale: the caller's unique_id makes a retry safe.
+            raise TemporaryError(None, f"Scale did not answer in time ({type(e).__name__})") from e
+        except requests.ConnectionError as e:
+            raise TemporaryError(None, f"Could not connect to Scale: {_short(e)}") from e
+        except requests.RequestException as e:
+            raise PermanentError(None, f"Invalid request: {_short(e)}") from e
+        if response.status_code != 200:
+            raise error_for(response)
+        try:
+            return response.json()
+        except ValueError as e:
+            # A 200 with a garbled body (a proxy in between?): retrying is safe.
+            raise TemporaryError(200, "Scale answered 200 with a body that is not JSON") from e
+
+    # --- tasks ---------------------------------------------------------------
+    def create_task(self, task_type: str, payload: dict) -> dict:
+        return self._request("POST", f"task/{quote(task_type, safe='')}", json=payload)
+
+    def get_task(self, task_id: str) -> dict:
+        return self._request("GET", f"task/{quote(task_id, safe='')}")
+
+    def list_tasks(self, **filters: Any) -> dict:
+        """One page: {"docs": [...], "has_more": bool, "next_token": ...}."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._request("GET", "tasks", params=params)
+
+    def find_by_unique_id(self, unique_id: str) -> dict | None:
+        page = self.list_tasks(unique_id=unique_id)
+        for doc in page.get("docs") or []:
+            if doc.get("unique_id") == unique_id:
+                return doc
+        return None
+
+    def cancel_task(self, task_id: str, clear_unique_id: bool = False) -> dict:
+        params = {"clear_unique_id": "true"} if clear_unique_id else None
+        return self._request("POST", f"task/{quote(task_id, safe='')}/cancel", params=params)
+
+    # --- batches -------------------------------------------------------------
+    def create_batch(self, project: str, name: str, callback: str = "") -> dict:
+        body = {"project": project, "name": name}
+        if callback:
+            body["callback"] = callback
+        return self._request("POST", "batches", json=body)
+
+    def finalize_batch(self, name: str) -> dict:
+        return self._request("POST", f"batches/{quote(name, safe='')}/finalize")
+
+
+def _short(error: Exception) -> str:
+    # requests' messages repeat the whole pool repr; the root cause is enough.
+    text = str(error)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    return text[:200]

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from annotator.accounts.access import get_for_user, require_workspace
+from annotator.submission import bulk
+from annotator.submission.forms import UploadForm
+from annotator.tasks.models import SubmissionGroup, Task
+
+FAILURES_SHOWN = 100
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    """Step 1: upload and dry-run. Nothing is created here."""
+    workspace = require_workspace(request)
+    form = UploadForm(request.POST or None, request.FILES or None, workspace=workspace)
+    ctx: dict = {"form": form, "groups": SubmissionGroup.objects.filter(workspace=workspace).order_by("-id")[:20]}
+    if request.method == "POST" and form.is_valid():
+        content, filename = form.content()
+        file_format = "urls" if not form.cleaned_data.get("file") else None
+        try:
+            the_plan = bulk.plan(
+                workspace,
+                form.cleaned_data["template"],
+                content,
+                filename,
+                batch=form.cleaned_data["batch"].strip(),
+                file_format=file_format,
+            )
+        except bulk.FileError as e:
+            form.add_error(None, str(e))
+        else:
+            bulk.keep_upload(workspace, content)
+            ctx["plan"] = the_plan
+            ctx["format"] = the_plan.file_format
+            ctx["earlier"] = SubmissionGroup.objects.filter(workspace=workspace, source_sha256=the_plan.sha256).first()
+    return render(request, "submission/upload.html", ctx)
+
+
+@login_required
+@require_POST
+def confirm(request: HttpRequest) -> HttpResponse:
+    """Step 2: the same file, validated again, becomes one group of queued tasks."""
+    workspace = require_workspace(request)
+    from annotator.composer.models import TaskTemplate
+
+    template = get_for_user(TaskTemplate.objects.all(), request, code=request.POST.get("template", ""))
+    try:
+        content = bulk.load_upload(workspace, request.POST.get("sha256", ""))
+        the_plan = bulk.plan(
+            workspace,
+            template,
+            content,
+            batch=request.POST.get("batch", "").strip(),
+            file_format=request.POST.get("format") if request.POST.get("format") in ("csv", "jsonl", "urls") else None,
+        )
+        group = bulk.submit_plan(
+            the_plan,
+            request.user,
+            name=request.POST.get("name", "").strip()[:200],
+            finalize_batch=request.POST.get("finalize_batch") == "on",
+        )
+    except (bulk.FileError, bulk.NothingToSubmit) as e:
+        messages.error(request, str(e))
+        return redirect("submission_upload")
+    skipped = len(the_plan.rows) - group.total
+    note = f" ({skipped} row(s) skipped: invalid or already submitted)" if skipped else ""
+    messages.success(request, f"{group.total} task(s) queued{note}.")
+    return redirect("submission_group", group_code=group.code)
+
+
+@login_required
+@require_GET
+def group_detail(request: HttpRequest, group_code) -> HttpResponse:
+    group = get_for_user(SubmissionGroup.objects.all(), request, code=group_code)
+    progress = bulk.progress(group)
+    failures = Task.objects.filter(group=group, state=Task.State.FAILED).order_by("id")[:FAILURES_SHOWN]
+    ctx = {"group": group, "progress": progress, "failures": failures}
+    if request.htmx:
+        html = render_to_string("submission/group.html#progress", ctx, request=request)
+        # 286 tells htmx to stop polling once nothing is left to wait for.
+        return HttpResponseStopPolling(html) if progress.done else HttpResponse(html)
+    return render(request, "submission/group.html", ctx)
