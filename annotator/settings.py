@@ -118,20 +118,22 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "annotator.sqlite3",
-            # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
-            # (busy timeout) instead of failing with "database is locked"; WAL lets
-            # readers run beside the one writer.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
             # A file, not :memory:, so worker subprocesses in tests see the test DB.
             "TEST": {"NAME": str(DATA_DIR / "test-annotator.sqlite3")},
         }
     }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and "TEST" not in DATABASES["default"]:
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-annotator.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait (busy
+    # timeout) instead of failing with "database is locked"; WAL lets readers run
+    # beside the one writer. Applied to a sqlite:/// DATABASE_URL too (worker
+    # subprocesses in tests use one): dj-database-url knows none of these options.
+    DATABASES["default"].setdefault("TEST", {"NAME": str(DATA_DIR / "test-annotator.sqlite3")})
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = envstr("REDIS_URL")
 
