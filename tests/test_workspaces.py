@@ -34,11 +34,18 @@ def _objects_of(workspace, user) -> dict[str, str]:
     )
     group = SubmissionGroup.objects.create(workspace=workspace, name="g")
     objects = {"task_code": str(task.code), "group_code": str(group.code), "token": workspace.callback_token}
+    # A result file's name is only looked up under its task: the task code is what isolates it.
+    objects["result_name"] = "mask"
     try:
         from annotator.composer.models import TaskTemplate
 
-        template = TaskTemplate.objects.create(workspace=workspace, name="t", task_type="segmentannotation", data={})
+        template = TaskTemplate.objects.create(workspace=workspace, name="t", task_type="segmentannotation", payload={})
         objects["template_code"] = str(template.code)
+        from annotator.composer.models import AttributeSet, GeometryPreset, LabelSet
+
+        objects["labelset_code"] = str(LabelSet.objects.create(workspace=workspace, name="l", labels=["a"]).code)
+        objects["preset_code"] = str(GeometryPreset.objects.create(workspace=workspace, name="g", geometries={}).code)
+        objects["attributeset_code"] = str(AttributeSet.objects.create(workspace=workspace, name="a").code)
     except ImportError:
         pass
     return objects

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotator.tasks.models import CallbackEvent, SubmissionAttempt, SubmissionGroup, Task, TaskEvent
+from annotator.tasks.models import (
+    CallbackEvent,
+    Notification,
+    ResultFile,
+    SubmissionAttempt,
+    SubmissionGroup,
+    Task,
+    TaskEvent,
+)
 
 
 class SubmissionAttemptInline(admin.TabularInline):
@@ -35,3 +43,13 @@ class CallbackEventAdmin(admin.ModelAdmin):
 @admin.register(SubmissionGroup)
 class SubmissionGroupAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "total", "created_at"]
+
+
+@admin.register(ResultFile)
+class ResultFileAdmin(admin.ModelAdmin):
+    list_display = ["task", "name"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["user", "task", "kind", "status", "created_at", "sent_at"]

@@ -93,6 +93,10 @@ class Task(models.Model):
             models.Index(fields=["workspace", "-created_at", "-id"], name="task_ws_created"),
             models.Index(fields=["workspace", "scale_status", "-created_at", "-id"], name="task_ws_status_created"),
             models.Index(fields=["workspace", "state", "-created_at", "-id"], name="task_ws_state_created"),
+            # The status table sorted by last change (keyset on updated_at, id).
+            models.Index(fields=["workspace", "-updated_at", "-id"], name="task_ws_updated"),
+            # The status table's counts per status (each a capped index range scan).
+            models.Index(fields=["workspace", "state", "scale_status"], name="task_ws_state_status"),
             # The sweeper's scan for rows stuck before Scale.
             models.Index(fields=["state", "updated_at"], name="task_state_updated"),
         ]
@@ -181,7 +185,63 @@ class CallbackEvent(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workspace", "body_sha256"], name="callback_once_per_body")]
+        # The drain job's and the sweeper's scan for events not applied yet.
+        indexes = [models.Index(fields=["processed_at", "id"], name="callback_unprocessed")]
         ordering = ["received_at", "id"]
 
     def __str__(self) -> str:
         return f"{self.scale_task_id} {self.status}"
+
+
+class ResultFile(models.Model):
+    """Our copy of one of Scale's result files: Scale's URLs expire, ours do not."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="result_files")
+    # "indexedImage", "annotations", "attachment", ... (see annotator/tasks/results.py)
+    name = models.CharField(max_length=100)
+    source_url = models.TextField()
+    # Relative to MEDIA_ROOT; empty when the copy failed (error says why).
+    path = models.CharField(max_length=300, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "name"], name="one_result_file_per_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.name}"
+
+
+class Notification(models.Model):
+    """One person to tell about one status change.
+
+    The unique (user, event) pair is the once-only guard: however many times a
+    callback arrives, a status change has one row per recipient and the email
+    job claims that row before sending.
+    """
+
+    class Kind(models.TextChoices):
+        EVERY = "every", "Immediately"
+        DIGEST = "digest", "In a digest"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="task_notifications")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notifications")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="notifications")
+    event = models.ForeignKey(TaskEvent, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "event"], name="one_notification_per_change")]
+        indexes = [models.Index(fields=["kind", "sent_at", "created_at"], name="notification_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.user} about {self.task_id}: {self.status}"

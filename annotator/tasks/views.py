@@ -1,0 +1,494 @@
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from annotator.accounts.access import get_for_user, require_workspace
+from annotator.tasks import callbacks, results
+from annotator.tasks.models import CallbackEvent, ResultFile, SubmissionAttempt, Task, TaskEvent, TaskType
+
+PAGE_SIZE = 50
+# Shown in the status filter and the counts, in lifecycle order.
+DISPLAY_STATUSES = ["queued", "submitting", "failed", "submitted", "pending", "completed", "error", "canceled"]
+SORTS = {
+    "created_desc": ("created_at", True),
+    "created_asc": ("created_at", False),
+    "updated_desc": ("updated_at", True),
+    "updated_asc": ("updated_at", False),
+}
+COUNTS_TTL = 5  # seconds: counts refresh with the poll, not with every request
+COUNT_CAP = 10_000
+HEX24 = re.compile(r"[0-9a-fA-F]{24}")
+
+
+# --- Callbacks --------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def callback_receive(request: HttpRequest, token: str) -> HttpResponse:
+    # Authenticate before reading the body: forged requests cost one indexed lookup.
+    workspace = callbacks.authenticate(token, request.headers.get("scale-callback-auth"))
+    if workspace is None:
+        return JsonResponse({"error": "not authorised"}, status=401)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return JsonResponse({"error": "body larger than 10 MB"}, status=413)
+    try:
+        parsed = callbacks.parse(body)
+    except callbacks.BadCallback as e:
+        return JsonResponse({"error": str(e)}, status=400)
+    event, created = callbacks.store(workspace, body, parsed)
+    if created:
+        callbacks.enqueue(event)
+    # 200 for duplicates and unknown tasks too: Scale stops retrying.
+    return JsonResponse({"ok": True, "duplicate": not created})
+
+
+# --- The status table -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = ""
+    type: str = ""
+    project: str = ""
+    batch: str = ""
+    tag: str = ""
+    since: date | None = None
+    until: date | None = None
+    q: str = ""
+    sort: str = "created_desc"
+    cursor: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> Filters:
+        g = request.GET
+
+        def text(name: str) -> str:
+            return g.get(name, "").strip()[:200]
+
+        def day(name: str) -> date | None:
+            try:
+                return parse_date(text(name))
+            except ValueError:
+                return None
+
+        return cls(
+            status=text("status") if text("status") in DISPLAY_STATUSES else "",
+            type=text("type") if text("type") in TaskType.values else "",
+            project=text("project"),
+            batch=text("batch"),
+            tag=text("tag"),
+            since=day("since"),
+            until=day("until"),
+            q=text("q"),
+            sort=text("sort") if text("sort") in SORTS else "created_desc",
+            cursor=g.get("cursor", "")[:200],
+        )
+
+    def params(self, **changes) -> dict[str, str]:
+        f = replace(self, **changes)
+        out = {
+            "status": f.status,
+            "type": f.type,
+            "project": f.project,
+            "batch": f.batch,
+            "tag": f.tag,
+            "since": f.since.isoformat() if f.since else "",
+            "until": f.until.isoformat() if f.until else "",
+            "q": f.q,
+            "sort": "" if f.sort == "created_desc" else f.sort,
+            "cursor": f.cursor,
+        }
+        return {k: v for k, v in out.items() if v}
+
+    def query(self, **changes) -> str:
+        return urlencode(self.params(**changes))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.params(cursor="", sort="created_desc"))
+
+
+def status_q(status: str) -> Q:
+    """A display status as a filter on (state, scale_status), matching the indexes."""
+    if status in ("pending", "completed", "error", "canceled"):
+        return Q(state=Task.State.SUBMITTED, scale_status=status)
+    if status == "submitted":
+        return Q(state=Task.State.SUBMITTED, scale_status="")
+    return Q(state=status)
+
+
+def prefix_q(field: str, prefix: str) -> Q:
+    q = Q(**{f"{field}__startswith": prefix})
+    if connection.vendor == "postgresql":
+        # LIKE 'x%' cannot use a btree under the C.UTF-8 / ICU collations; a
+        # range on the same column can (the LIKE keeps the answer exact).
+        q &= Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\U0010ffff"})
+    return q
+
+
+def search_q(q: str) -> Q:
+    """Index-friendly by the shape of the query: ids exactly, unique_id by prefix;
+    only URL-like text falls back to scanning the attachment column."""
+    if q.startswith(("http://", "https://")):
+        return Q(attachment__startswith=q)
+    if HEX24.fullmatch(q):
+        return Q(scale_task_id=q.lower()) | Q(unique_id=q)
+    if "/" in q or "." in q:
+        return Q(attachment__contains=q) | prefix_q("unique_id", q)
+    return prefix_q("unique_id", q)
+
+
+def tag_q(tag: str) -> Q:
+    if connection.vendor == "postgresql":
+        return Q(tags__contains=[tag])
+    # SQLite has no JSON containment: match the encoded element in the JSON text.
+    return Q(tags_text__contains=json.dumps(tag))
+
+
+def filtered(workspace, f: Filters) -> QuerySet[Task]:
+    qs = Task.objects.filter(workspace=workspace)
+    if f.status:
+        qs = qs.filter(status_q(f.status))
+    if f.type:
+        qs = qs.filter(task_type=f.type)
+    if f.project:
+        qs = qs.filter(project=f.project)
+    if f.batch:
+        qs = qs.filter(batch=f.batch)
+    if f.tag:
+        if connection.vendor != "postgresql":
+            qs = qs.annotate(tags_text=Cast("tags", TextField()))
+        qs = qs.filter(tag_q(f.tag))
+    tz = timezone.get_current_timezone()
+    if f.since:
+        qs = qs.filter(created_at__gte=datetime.combine(f.since, time.min, tz))
+    if f.until:
+        qs = qs.filter(created_at__lt=datetime.combine(f.until + timedelta(days=1), time.min, tz))
+    if f.q:
+        qs = qs.filter(search_q(f.q))
+    return qs
+
+
+def encode_cursor(sort: str, at: datetime, pk: int) -> str:
+    raw = json.dumps([sort, at.isoformat(), pk]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, at, pk = json.loads(raw)
+        moment = parse_datetime(at)
+    except (ValueError, TypeError):
+        return None
+    if cursor_sort != sort or moment is None or not isinstance(pk, int):
+        return None  # a cursor from another sort order (or junk) means the first page
+    return moment, pk
+
+
+def page(qs: QuerySet[Task], f: Filters, size: int = PAGE_SIZE) -> tuple[list[Task], str]:
+    """One page by keyset on (sort field, id): the same cost at any depth, no OFFSET."""
+    field, desc = SORTS[f.sort]
+    after = decode_cursor(f.cursor, f.sort) if f.cursor else None
+    if after is not None:
+        at, pk = after
+        # The leading bound lets the planner start the index scan at the cursor.
+        if desc:
+            qs = qs.filter(**{f"{field}__lte": at}).filter(Q(**{f"{field}__lt": at}) | Q(**{field: at, "id__lt": pk}))
+        else:
+            qs = qs.filter(**{f"{field}__gte": at}).filter(Q(**{f"{field}__gt": at}) | Q(**{field: at, "id__gt": pk}))
+    order = [f"-{field}", "-id"] if desc else [field, "id"]
+    rows = list(qs.order_by(*order)[: size + 1])
+    next_cursor = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = encode_cursor(f.sort, getattr(last, field), last.pk)
+    return rows, next_cursor
+
+
+def status_counts(workspace) -> dict[str, int]:
+    """Tasks per display status, exact up to COUNT_CAP (then shown as "10,000+").
+
+    Each status is one index range scan that stops at the cap, so the cost is
+    bounded whatever the table's size; a GROUP BY of the workspace grows with it
+    (about 1 s at a million rows). Cached a few seconds: every poll shows them."""
+    key = f"task-counts:{workspace.pk}"
+    counts = cache.get(key)
+    if counts is None:
+        base = Task.objects.filter(workspace=workspace).order_by()
+        counts = {s: base.filter(status_q(s)).values("id")[: COUNT_CAP + 1].count() for s in DISPLAY_STATUSES}
+        cache.set(key, counts, COUNTS_TTL)
+    return counts
+
+
+def long_pending_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER)
+
+
+@login_required
+@require_GET
+def task_list(request: HttpRequest) -> HttpResponse:
+    workspace = require_workspace(request)
+    f = Filters.from_request(request)
+    started = timezone.now()
+    rows, next_cursor = page(filtered(workspace, f), f)
+    ctx = {
+        "f": f,
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "next_query": f.query(cursor=next_cursor) if next_cursor else "",
+        "counts": status_counts(workspace),
+        "count_cap": COUNT_CAP,
+        "statuses": DISPLAY_STATUSES,
+        "types": TaskType.choices,
+        "sorts": [
+            (k, k.replace("_", " ").replace("desc", "newest first").replace("asc", "oldest first")) for k in SORTS
+        ],
+        "since_token": started.isoformat(),
+        "poll_query": f.query(),
+        "quiet_before": long_pending_cutoff(),
+        "export_query": f.query(cursor=""),
+    }
+    if request.htmx and request.GET.get("poll"):
+        return _poll(request, workspace, f, rows, ctx)
+    return render(request, "tasks/list.html", ctx)
+
+
+def _poll(request: HttpRequest, workspace, f: Filters, rows: list[Task], ctx: dict) -> HttpResponse:
+    """Only what changed since the last poll, swapped cell by cell: filters,
+    checked boxes, scroll and focus on the page are left alone."""
+    since = parse_datetime(request.GET.get("since", "")) or timezone.now()
+    ctx["changed"] = [t for t in rows if t.updated_at >= since]
+    newer = 0
+    if not f.cursor and f.sort == "created_desc" and request.GET.get("top"):
+        top = parse_datetime(request.GET["top"])
+        if top is not None:
+            newer = filtered(workspace, f).filter(created_at__gt=top).order_by()[:100].count()
+    ctx["newer"] = newer
+    ctx["top"] = request.GET.get("top", "")
+    return render(request, "tasks/list.html#poll", ctx)
+
+
+@login_required
+@require_POST
+def task_bulk(request: HttpRequest) -> HttpResponse:
+    from annotator.submission import pipeline
+    from annotator.tasks import jobs
+
+    workspace = require_workspace(request)
+    codes = [c for c in request.POST.getlist("task") if re.fullmatch(r"[0-9a-fA-F-]{32,36}", c)][:500]
+    tasks = list(Task.objects.filter(workspace=workspace, code__in=codes))
+    action = request.POST.get("action")
+    back = request.POST.get("back", "")
+    if action == "cancel":
+        pending = [t for t in tasks if t.display_status == "pending" and t.scale_task_id]
+        for t in pending:
+            jobs.cancel_at_scale.delay_on_commit(t.id, request.user.id)
+        skipped = len(tasks) - len(pending)
+        messages.success(
+            request,
+            f"Cancelling {len(pending)} task(s) at Scale."
+            + (f" {skipped} skipped: only pending tasks can be cancelled." if skipped else ""),
+        )
+    elif action == "retry":
+        retried = sum(1 for t in tasks if t.state == Task.State.FAILED and pipeline.retry(t))
+        skipped = len(tasks) - retried
+        messages.success(
+            request,
+            f"Queued {retried} failed task(s) again."
+            + (f" {skipped} skipped: only failed submissions can be retried." if skipped else ""),
+        )
+    else:
+        messages.error(request, "Choose an action for the selected tasks.")
+    if not tasks and action in ("cancel", "retry"):
+        messages.info(request, "No tasks were selected.")
+    # `back` is the table's query string, appended after "?": it cannot leave the site.
+    return redirect(reverse("task_list") + (f"?{back}" if back else ""))
+
+
+CSV_COLUMNS = [
+    "code",
+    "status",
+    "task_type",
+    "project",
+    "batch",
+    "tags",
+    "unique_id",
+    "scale_task_id",
+    "attachment",
+    "created_at",
+    "updated_at",
+    "callback_count",
+    "last_callback_at",
+    "callback_succeeded",
+]
+
+
+def _csv_cell(value: object) -> str:
+    text = "" if value is None else (", ".join(value) if isinstance(value, list) else str(value))
+    # A leading = + - @ makes spreadsheets evaluate the cell: neutralise it.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(workspace, f: Filters) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    cursor_f = replace(f, cursor="")
+    while True:
+        rows, next_cursor = page(filtered(workspace, cursor_f), cursor_f, size=2000)
+        for t in rows:
+            values = {c: getattr(t, c, None) for c in CSV_COLUMNS}
+            values["status"] = t.display_status
+            yield writer.writerow([_csv_cell(values[c]) for c in CSV_COLUMNS])
+        if not next_cursor:
+            return
+        cursor_f = replace(cursor_f, cursor=next_cursor)
+
+
+@login_required
+@require_GET
+def task_export(request: HttpRequest) -> StreamingHttpResponse:
+    workspace = require_workspace(request)
+    f = Filters.from_request(request)
+    response = StreamingHttpResponse(_csv_rows(workspace, f), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.csv"'
+    return response
+
+
+# --- The task page ----------------------------------------------------------
+
+
+def _pretty(value: object, limit: int = 200_000) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more characters)"
+
+
+def _body_preview(body: str, limit: int = 200_000) -> str:
+    if len(body) > limit:
+        return body[:limit] + f"\n… ({len(body) - limit:,} more characters)"
+    try:
+        return _pretty(json.loads(body), limit)
+    except ValueError:
+        return body
+
+
+def timeline(task: Task) -> list[dict]:
+    """Everything that happened to the task, oldest first."""
+    events = list(task.events.all())
+    ids = [e.data.get("callback_event") for e in events if e.kind == TaskEvent.Kind.CALLBACK and e.data]
+    bodies = dict(CallbackEvent.objects.filter(id__in=[i for i in ids if i]).values_list("id", "body"))
+    items = []
+    for e in events:
+        item = {"at": e.at, "kind": e.kind, "label": e.get_kind_display(), "message": e.message, "id": f"ev-{e.pk}"}
+        if e.kind == TaskEvent.Kind.CALLBACK and e.data and e.data.get("callback_event") in bodies:
+            item["body"] = _body_preview(bodies[e.data["callback_event"]])
+        items.append(item)
+    for a in task.submission_attempts.all():
+        items.append(
+            {
+                "at": a.started_at,
+                "kind": "attempt",
+                "label": "Attempt",
+                "message": a.get_outcome_display(),
+                "status_code": a.status_code,
+                "duration_ms": a.duration_ms,
+                "error": a.error,
+                "id": f"att-{a.pk}",
+            }
+        )
+    return sorted(items, key=lambda i: i["at"])
+
+
+def _results_pending(task: Task) -> bool:
+    # Completed, but the copy job has not written anything yet: keep polling a
+    # little longer so the viewer appears without a reload.
+    if task.display_status != "completed" or task.result_files.exists():
+        return False
+    return task.scale_updated_at is None or timezone.now() - task.updated_at < timedelta(minutes=2)
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, task_code) -> HttpResponse:
+    task = get_for_user(Task.objects.select_related("workspace", "created_by", "group"), request, code=task_code)
+    final = task.display_status in ("completed", "error", "canceled", "failed") and not _results_pending(task)
+    ctx = {
+        "task": task,
+        "final": final,
+        "timeline": timeline(task),
+        "payload": _pretty(task.payload),
+        "response": _pretty(task.response) if task.response is not None else "",
+        "viewer": results.viewer_data(task),
+        "result_files": list(task.result_files.all()),
+        "quiet": task.display_status == "pending"
+        and task.callback_count == 0
+        and task.submitted_at is not None
+        and task.submitted_at < long_pending_cutoff(),
+        "attempts": SubmissionAttempt.objects.filter(task=task).count(),
+    }
+    if request.htmx and request.GET.get("live"):
+        response = render(request, "tasks/detail.html#live", ctx)
+        if final:
+            # 286: htmx swaps this last version in and stops polling.
+            return HttpResponseStopPolling(response.content)
+        return response
+    return render(request, "tasks/detail.html", ctx)
+
+
+@login_required
+@require_GET
+def task_result_file(request: HttpRequest, task_code, result_name: str) -> FileResponse:
+    task = get_for_user(Task.objects.all(), request, code=task_code)
+    row = ResultFile.objects.filter(task=task, name=result_name).exclude(path="").first()
+    if row is None:
+        raise Http404("No such result file")
+    path = (Path(settings.MEDIA_ROOT) / row.path).resolve()
+    if not path.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not path.exists():
+        raise Http404("No such result file")
+    response = FileResponse(path.open("rb"), content_type=row.content_type or "application/octet-stream")
+    # Result files are data, never pages: no sniffing into HTML.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

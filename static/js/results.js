@@ -1,0 +1,195 @@
+// The result viewer on the task page. Data comes from the json_script block
+// "viewer-data" (static/js cannot be inline: the CSP forbids it).
+//   segmentation: the copied mask (grey value = label index) is coloured from
+//     labelMapping on a canvas over the image, with per-label toggles;
+//   video: the copied annotations file (one {annotations: [...]} per frame) is
+//     drawn over the frames with a scrubber, play/pause and per-track colours.
+(function () {
+  "use strict";
+
+  function hexToRgb(hex) {
+    var c = (hex || "#ff00ff").replace("#", "");
+    if (c.length === 3) c = c[0] + c[0] + c[1] + c[1] + c[2] + c[2];
+    var n = parseInt(c, 16);
+    if (isNaN(n)) return [255, 0, 255];
+    return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  }
+
+  function trackColor(id) {
+    var h = 0;
+    for (var i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) % 360;
+    return "hsl(" + h + ", 85%, 55%)";
+  }
+
+  function loadImage(src) {
+    return new Promise(function (resolve, reject) {
+      var img = new Image();
+      img.onload = function () { resolve(img); };
+      img.onerror = function () { reject(new Error("could not load " + src)); };
+      img.src = src;
+    });
+  }
+
+  function segmentation(root, data) {
+    var canvas = root.querySelector("#rv-mask");
+    var opacity = root.querySelector("#rv-opacity");
+    var colors = {};
+    data.labels.forEach(function (l) { colors[l.index] = hexToRgb(l.color); });
+    root.querySelectorAll(".swatch").forEach(function (s) { s.style.backgroundColor = s.dataset.color; });
+    var indices = null;
+    function enabled() {
+      var on = {};
+      root.querySelectorAll("#rv-legend input[data-index]").forEach(function (el) { on[el.dataset.index] = el.checked; });
+      return on;
+    }
+    function draw() {
+      if (!indices) return;
+      var ctx = canvas.getContext("2d");
+      var out = ctx.createImageData(canvas.width, canvas.height);
+      var on = enabled();
+      var alpha = Math.round(255 * (opacity ? opacity.value / 100 : 0.55));
+      for (var p = 0, q = 0; p < indices.length; p++, q += 4) {
+        var idx = indices[p];
+        var rgb = colors[idx];
+        if (idx === 0 || !rgb || on[idx] === false) continue;
+        out.data[q] = rgb[0]; out.data[q + 1] = rgb[1]; out.data[q + 2] = rgb[2]; out.data[q + 3] = alpha;
+      }
+      ctx.putImageData(out, 0, 0);
+      root.dataset.drawn = "1";
+    }
+    loadImage(data.mask).then(function (mask) {
+      canvas.width = mask.naturalWidth; canvas.height = mask.naturalHeight;
+      var scratch = document.createElement("canvas");
+      scratch.width = mask.naturalWidth; scratch.height = mask.naturalHeight;
+      var sctx = scratch.getContext("2d");
+      sctx.drawImage(mask, 0, 0);
+      var px = sctx.getImageData(0, 0, scratch.width, scratch.height).data;
+      indices = new Uint8Array(px.length / 4);
+      for (var i = 0; i < indices.length; i++) indices[i] = px[i * 4];
+      draw();
+    }).catch(function (e) { root.dataset.error = e.message; });
+    root.addEventListener("change", draw);
+    if (opacity) opacity.addEventListener("input", draw);
+  }
+
+  function video(root, data) {
+    var canvas = root.querySelector("#rv-boxes");
+    var scrub = root.querySelector("#rv-scrub");
+    var play = root.querySelector("#rv-play");
+    var label = root.querySelector("#rv-frame-no");
+    var tracks = root.querySelector("#rv-tracks");
+    var vid = root.querySelector("#rv-video");
+    var img = root.querySelector("#rv-frame");
+    var frames = [];
+    var current = 0;
+    var timer = null;
+    var rate = Number(data.frame_rate) || 1;
+
+    function drawBoxes() {
+      var ctx = canvas.getContext("2d");
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      var anns = (frames[current] && frames[current].annotations) || [];
+      ctx.lineWidth = Math.max(2, canvas.width / 400);
+      ctx.font = Math.max(12, canvas.width / 60) + "px system-ui, sans-serif";
+      anns.forEach(function (a) {
+        var color = trackColor(String(a.uuid || a.label || ""));
+        ctx.strokeStyle = color; ctx.fillStyle = color;
+        if (a.type === "box" || (a.width !== undefined && a.height !== undefined)) {
+          ctx.strokeRect(a.left, a.top, a.width, a.height);
+          ctx.fillText(a.label || "", a.left + 2, Math.max(12, a.top - 4));
+        } else if (Array.isArray(a.vertices) && a.vertices.length) {
+          ctx.beginPath();
+          a.vertices.forEach(function (v, i) { if (i) ctx.lineTo(v.x, v.y); else ctx.moveTo(v.x, v.y); });
+          if (a.type === "polygon") ctx.closePath();
+          ctx.stroke();
+        } else if (a.x !== undefined && a.y !== undefined) {
+          ctx.beginPath(); ctx.arc(a.x, a.y, 4, 0, 2 * Math.PI); ctx.fill();
+        }
+      });
+      label.textContent = "frame " + current + " / " + Math.max(0, frames.length - 1);
+      root.dataset.frame = String(current);
+    }
+
+    function sizeTo(w, h) {
+      if (w && h && (canvas.width !== w || canvas.height !== h)) { canvas.width = w; canvas.height = h; }
+    }
+
+    function show(n) {
+      current = Math.max(0, Math.min(n, frames.length - 1));
+      scrub.value = String(current);
+      if (img && data.frames.length) {
+        var src = data.frames[Math.min(current, data.frames.length - 1)];
+        if (img.getAttribute("src") !== src) {
+          img.onload = function () { sizeTo(img.naturalWidth, img.naturalHeight); drawBoxes(); };
+          img.src = src;
+        }
+      } else if (vid && Math.abs(vid.currentTime * rate - current) >= 1 && vid.paused) {
+        vid.currentTime = current / rate;
+      }
+      drawBoxes();
+    }
+
+    function stop() {
+      if (timer) { clearInterval(timer); timer = null; }
+      if (vid) vid.pause();
+      play.textContent = "Play";
+    }
+
+    play.addEventListener("click", function () {
+      if (timer || (vid && !vid.paused)) { stop(); return; }
+      play.textContent = "Pause";
+      if (vid) {
+        vid.play();
+      } else {
+        timer = setInterval(function () {
+          if (current >= frames.length - 1) { stop(); return; }
+          show(current + 1);
+        }, 1000 / rate);
+      }
+    });
+    scrub.addEventListener("input", function () { stop(); show(Number(scrub.value)); });
+    if (vid) {
+      vid.addEventListener("loadedmetadata", function () { sizeTo(vid.videoWidth, vid.videoHeight); drawBoxes(); });
+      vid.addEventListener("timeupdate", function () {
+        var n = Math.floor(vid.currentTime * rate + 1e-6);
+        if (n !== current && n < frames.length) { current = n; scrub.value = String(n); drawBoxes(); }
+      });
+      vid.addEventListener("ended", stop);
+    }
+
+    fetch(data.annotations, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (json) {
+      frames = Array.isArray(json) ? json : [];
+      scrub.max = String(Math.max(0, frames.length - 1));
+      var seen = {};
+      frames.forEach(function (f) {
+        ((f && f.annotations) || []).forEach(function (a) {
+          var id = String(a.uuid || a.label || "");
+          if (!seen[id]) seen[id] = a.label || id;
+        });
+      });
+      Object.keys(seen).forEach(function (id) {
+        var li = document.createElement("li");
+        var sw = document.createElement("span");
+        sw.className = "swatch"; sw.style.backgroundColor = trackColor(id);
+        li.appendChild(sw);
+        li.appendChild(document.createTextNode(" " + seen[id] + " · " + id.slice(0, 8)));
+        tracks.appendChild(li);
+      });
+      if (!canvas.width || canvas.width === 300) sizeTo(1280, 720);
+      show(0);
+      root.dataset.drawn = "1";
+    }).catch(function (e) { root.dataset.error = e.message; });
+  }
+
+  function init(scope) {
+    var root = (scope || document).querySelector ? (scope || document).querySelector("#result-viewer") : null;
+    var dataEl = document.getElementById("viewer-data");
+    if (!root || !dataEl || root.dataset.ready) return;
+    root.dataset.ready = "1";
+    var data = JSON.parse(dataEl.textContent);
+    if (data.kind === "segmentation") segmentation(root, data); else video(root, data);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function () { init(document); });
+})();

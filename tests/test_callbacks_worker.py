@@ -1,0 +1,95 @@
+"""Callbacks end to end: real HTTP, a real worker on Redis, a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from annotator.tasks.models import CallbackEvent, Notification, TaskEvent
+from tests import support
+from tests.test_callbacks_receiver import fixture, make_task
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def mail_worker(smtp_server, **env) -> support.Worker:
+    # The worker is another process: it reaches aiosmtpd through its environment.
+    return support.Worker(
+        concurrency=2, EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_server.port), EMAIL_USE_TLS="false", **env
+    ).start()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_callback_50_times_10_at_once_changes_the_status_once_and_sends_one_email(
+    live_server, users, smtp_server, settings
+):
+    settings.SITE_URL = live_server.url
+    task = make_task(users.ws_a, users.alice, scale_task_id="6651b2e8a4c9f10017d3b8e2", unique_id="dash:err:1")
+    body = json.dumps(fixture("callback-task-error.json"))
+    url = f"{live_server.url}/callbacks/{users.ws_a.callback_token}/"
+    headers = {"scale-callback-auth": users.ws_a.callback_auth_key, "content-type": "application/json"}
+    worker = mail_worker(smtp_server, SITE_URL=live_server.url)
+    try:
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            codes = list(
+                pool.map(lambda _: requests.post(url, data=body, headers=headers, timeout=10).status_code, range(50))
+            )
+        assert codes == [200] * 50
+        support.wait_until(lambda: len(smtp_server.messages) >= 1, timeout=30, message="the email")
+        support.wait_until(
+            lambda: Notification.objects.filter(sent_at__isnull=False).count() == 1, timeout=10, message="sent"
+        )
+    finally:
+        worker.stop()
+    assert CallbackEvent.objects.count() == 1
+    assert TaskEvent.objects.filter(task=task, kind=TaskEvent.Kind.STATUS).count() == 1
+    assert TaskEvent.objects.filter(task=task, kind=TaskEvent.Kind.CALLBACK).count() == 1
+    assert len(smtp_server.messages) == 1
+    message = smtp_server.messages[0]
+    assert message["To"] == "alice@example.org"
+    assert "Error" in message["Subject"]
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    assert "One or more attachments could not be downloaded." in text
+    assert f"{live_server.url}/tasks/{task.code}/" in text
+    task.refresh_from_db()
+    assert task.scale_status == "error" and task.callback_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_send_is_retried_and_never_blocks_the_status_update(live_server, users, smtp_server, settings):
+    from annotator.devstack import free_port
+
+    task = make_task(users.ws_a, users.alice, scale_task_id="6651b2e8a4c9f10017d3b8e2", unique_id="dash:err:2")
+    # Nobody listens on this port: every send fails, the job retries with backoff.
+    worker = support.Worker(
+        concurrency=2, EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(free_port()), EMAIL_USE_TLS="false"
+    ).start()
+    try:
+        response = requests.post(
+            f"{live_server.url}/callbacks/{users.ws_a.callback_token}/",
+            data=json.dumps(fixture("callback-task-error.json")),
+            headers={"scale-callback-auth": users.ws_a.callback_auth_key},
+            timeout=10,
+        )
+        assert response.status_code == 200
+        support.wait_until(
+            lambda: Notification.objects.filter(attempts__gte=1).exists(), timeout=30, message="a failed attempt"
+        )
+        task.refresh_from_db()
+        assert task.scale_status == "error"  # applied although the email could not go
+        row = Notification.objects.get()
+        assert row.sent_at is None and row.claimed_at is None and row.last_error
+        support.wait_until(lambda: "Retry in" in worker.log(), timeout=10, message="Celery's retry with backoff")
+    finally:
+        worker.stop()
+    # The SMTP server is back: the pending email goes out on the next try.
+    from annotator.tasks import emails
+
+    assert emails.send_notification(row.id) == "sent"
+    assert len(smtp_server.messages) == 1

@@ -1,0 +1,171 @@
+"""End to end in real Chromium: compose, the sandbox completes, the table updates live,
+the result viewer draws the mask, and the email arrives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from annotator.tasks.models import Task
+from tests import support
+from tests.conftest import login_in_browser
+
+SCREENSHOTS = support.BASE_DIR / "docs" / "screenshots"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def screenshot(page, name: str) -> None:
+    support.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = support.ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    shutil.copy(path, SCREENSHOTS / f"{name}.png")
+
+
+def compose(page, live_server) -> None:
+    """Through the composer's import box: the shortest real path to a submitted task."""
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    payload = {
+        "attachment": f"{live_server.url}/sandbox/media/street-1.png",
+        "labels": ["road", "sky", {"choice": "car", "instance_label": True}],
+        "project": "street",
+        "tags": ["browser"],
+        "instruction": "Label every pixel.",
+    }
+    page.locator("summary", has_text="Import an existing Scale payload").click()
+    page.fill("#import-json", json.dumps(payload))
+    page.get_by_role("button", name="Fill the form from this JSON").click()
+    page.wait_for_load_state()
+    page.wait_for_function("() => document.querySelector('#preview-valid')")
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    page.click("#submit-button")
+    page.wait_for_url("**/tasks/*/")
+
+
+def test_a_task_completes_live_shows_its_mask_and_emails_its_submitter(page, live_server, users, settings, smtp_server):
+    from annotator.sandbox.models import SandboxAccount
+
+    settings.SITE_URL = live_server.url
+    settings.SANDBOX_FAULTS = ""
+    ws = users.ws_a
+    ws.set_api_key("browser-test-key")
+    ws.save()
+    SandboxAccount.objects.ensure("browser-test-key", ws.callback_auth_key)
+    worker = support.Worker(
+        concurrency=3,
+        SITE_URL=live_server.url,
+        SANDBOX_COMPLETE_AFTER="4",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
+        EMAIL_USE_TLS="false",
+    ).start()
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        compose(page, live_server)
+        task = Task.objects.get()
+
+        # The table, opened while the task is still pending at Scale.
+        page.goto(f"{live_server.url}/tasks/")
+        badge = page.locator(f"#st-{task.code} .badge")
+        assert badge.text_content() in ("queued", "submitting", "pending", "submitted")
+        page.check(f"#row-{task.code} input.pick")
+        page.focus("#f-q")
+        page.evaluate("window.__sameDocument = true")
+        badge.filter(has_text="completed").wait_for(timeout=30000)
+        # Updated by polling, not by a reload: the page, the selection and the focus survived.
+        assert page.evaluate("window.__sameDocument") is True
+        assert page.is_checked(f"#row-{task.code} input.pick")
+        assert page.evaluate("document.activeElement.id") == "f-q"
+        assert page.locator("#selected-count").text_content() == "1 selected"
+        screenshot(page, "tasks-status-table")
+
+        # The task page: the viewer draws the copied mask with a legend.
+        page.goto(f"{live_server.url}/tasks/{task.code}/")
+        page.wait_for_selector("#result-viewer[data-drawn='1']", timeout=30000)
+        painted = page.evaluate(
+            """() => { const c = document.querySelector('#rv-mask');
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                 let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+        )
+        assert painted > 1000
+        legend = page.locator("#rv-legend label")
+        assert legend.count() >= 3 and legend.first.is_visible()
+        # A per-label toggle hides that label's pixels.
+        legend.first.locator("input").uncheck()
+        fewer = page.evaluate(
+            """() => { const c = document.querySelector('#rv-mask');
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                 let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+        )
+        assert fewer < painted
+        legend.first.locator("input").check()
+        assert "Callback" in page.locator(".timeline").text_content()
+        screenshot(page, "task-page-result")
+
+        support.wait_until(lambda: len(smtp_server.messages) >= 1, timeout=30, message="the email")
+        message = smtp_server.messages[0]
+        assert message["To"] == "alice@example.org" and message["Subject"].startswith("Completed:")
+        assert any(p.get("Content-ID") == "<result-thumbnail>" for p in message.walk())
+
+        phone = page.context.browser.new_context(viewport={"width": 375, "height": 800})
+        p2 = phone.new_page()
+        login_in_browser(p2, live_server, "alice", "alice-password-1")
+        p2.goto(f"{live_server.url}/tasks/")
+        too_wide = p2.evaluate(
+            """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 376)
+                 .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)"""
+        )
+        assert p2.evaluate("document.documentElement.scrollWidth") <= 375, too_wide
+        screenshot(p2, "tasks-status-table-phone")
+        phone.close()
+    finally:
+        worker.stop()
+    assert page.js_errors == []
+
+
+def test_the_video_viewer_draws_boxes_per_frame_with_a_scrubber(page, live_server, users, settings, tmp_path):
+    from annotator.tasks.models import ResultFile
+    from tests.test_callbacks_receiver import fixture, make_task
+
+    settings.MEDIA_ROOT = tmp_path
+    frames = [f"{live_server.url}/sandbox/media/street-{n}.png" for n in (1, 2)]
+    task = make_task(
+        users.ws_a,
+        users.alice,
+        task_type="videoannotation",
+        payload={"attachments": frames, "frame_rate": 2},
+        scale_status="completed",
+        response={"annotations": {"url": "https://x/a.json"}},
+    )
+    folder = tmp_path / "results" / task.code.hex
+    folder.mkdir(parents=True)
+    (folder / "annotations.json").write_text(json.dumps(fixture("videoannotation-annotations-file.json")))
+    ResultFile.objects.create(
+        task=task,
+        name="annotations",
+        source_url="https://x/a.json",
+        path=f"results/{task.code.hex}/annotations.json",
+        content_type="application/json",
+    )
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/tasks/{task.code}/")
+    page.wait_for_selector("#result-viewer[data-drawn='1']")
+    assert page.locator("#rv-frame-no").text_content() == "frame 0 / 1"
+    assert page.locator("#rv-tracks li").count() == 2  # one colour per track (uuid)
+    boxes = """() => { const c = document.querySelector('#rv-boxes');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    page.wait_for_function(f"({boxes})() > 100")
+    page.locator("#rv-scrub").fill("1")
+    assert page.locator("#rv-frame-no").text_content() == "frame 1 / 1"
+    assert page.get_attribute("#rv-frame", "src") == frames[1]
+    page.click("#rv-play")
+    assert page.locator("#rv-play").text_content() in ("Pause", "Play")
+    assert page.js_errors == []
