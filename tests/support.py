@@ -88,6 +88,20 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
 
+def url_routes() -> list[str]:
+    """Every URL route of the project, prefixes joined, e.g. "tasks/<uuid:task_code>/"."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                yield prefix + str(p.pattern)
+
+    return sorted(walk(get_resolver().url_patterns))
+
+
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
 

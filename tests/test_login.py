@@ -3,20 +3,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.support import url_routes
 
 # Paths that answer strangers on purpose: signing in, Scale's callbacks (they
 # authenticate with the callback key), and the sandbox (it plays Scale's API
 # and authenticates with an API key).
 PUBLIC_PREFIXES = ("accounts/login/", "callbacks/", "sandbox/", "admin/")
-
-
-def _walk(patterns, prefix=""):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            yield from _walk(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern):
-            yield prefix + str(p.pattern), p
 
 
 def _concrete(route: str) -> str:
@@ -36,7 +29,7 @@ def _concrete(route: str) -> str:
 
 
 def app_routes():
-    return sorted({_concrete(r) for r, _ in _walk(get_resolver().url_patterns) if not r.startswith(PUBLIC_PREFIXES)})
+    return sorted({_concrete(r) for r in url_routes() if not r.startswith(PUBLIC_PREFIXES)})
 
 
 @pytest.mark.parametrize("path", app_routes())
