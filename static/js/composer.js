@@ -824,13 +824,13 @@
     if (!isObject(hypothesis)) return;
     var mask = getPath(hypothesis, ["annotations", "combined", "indexedImage"]);
     var mapping = isObject(hypothesis.labelMapping) ? hypothesis.labelMapping : {};
-    var colors = {};
+    var colors = {};  // index -> [r, g, b]
     var legend = el("ul", { "class": "legend" });
     Object.keys(mapping).forEach(function (label, i) {
       (Array.isArray(mapping[label]) ? mapping[label] : [mapping[label]]).forEach(function (entry, j) {
         if (!isObject(entry) || typeof entry.index !== "number") return;
         var color = hexColor(entry.color, PALETTE[(i + j) % PALETTE.length]);
-        colors[entry.index] = color;
+        colors[entry.index] = window.annotator.hexToRgb(color);
         var swatch = el("span", { "class": "swatch" });
         swatch.style.background = color;
         legend.appendChild(el("li", {}, [swatch, label + (Array.isArray(mapping[label]) ? " #" + (j + 1) : "") + " (index " + entry.index + ")"]));
@@ -857,16 +857,7 @@
       var work = document.createElement("canvas");
       work.width = w; work.height = h;
       var wctx = work.getContext("2d");
-      wctx.drawImage(maskImage, 0, 0);
-      var pixels = wctx.getImageData(0, 0, w, h);
-      for (var p = 0; p < pixels.data.length; p += 4) {
-        var color = colors[pixels.data[p]];
-        if (!color) { pixels.data[p + 3] = 0; continue; }
-        pixels.data[p] = parseInt(color.slice(1, 3), 16);
-        pixels.data[p + 1] = parseInt(color.slice(3, 5), 16);
-        pixels.data[p + 2] = parseInt(color.slice(5, 7), 16);
-        pixels.data[p + 3] = 140;
-      }
+      var pixels = window.annotator.paintMask(wctx.createImageData(w, h), window.annotator.maskIndices(maskImage), colors, 140);
       wctx.putImageData(pixels, 0, 0);
       var ctx = canvas.getContext("2d");
       function overlay() { ctx.drawImage(work, 0, 0); status.textContent = "Mask " + w + "×" + h + " drawn over the image."; }

@@ -7,14 +7,6 @@
 (function () {
   "use strict";
 
-  function hexToRgb(hex) {
-    var c = (hex || "#ff00ff").replace("#", "");
-    if (c.length === 3) c = c[0] + c[0] + c[1] + c[1] + c[2] + c[2];
-    var n = parseInt(c, 16);
-    if (isNaN(n)) return [255, 0, 255];
-    return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-  }
-
   function trackColor(id) {
     var h = 0;
     for (var i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) % 360;
@@ -34,7 +26,7 @@
     var canvas = root.querySelector("#rv-mask");
     var opacity = root.querySelector("#rv-opacity");
     var colors = {};
-    data.labels.forEach(function (l) { colors[l.index] = hexToRgb(l.color); });
+    data.labels.forEach(function (l) { colors[l.index] = window.annotator.hexToRgb(l.color); });
     root.querySelectorAll(".swatch").forEach(function (s) { s.style.backgroundColor = s.dataset.color; });
     var indices = null;
     function enabled() {
@@ -45,27 +37,16 @@
     function draw() {
       if (!indices) return;
       var ctx = canvas.getContext("2d");
-      var out = ctx.createImageData(canvas.width, canvas.height);
       var on = enabled();
       var alpha = Math.round(255 * (opacity ? opacity.value / 100 : 0.55));
-      for (var p = 0, q = 0; p < indices.length; p++, q += 4) {
-        var idx = indices[p];
-        var rgb = colors[idx];
-        if (idx === 0 || !rgb || on[idx] === false) continue;
-        out.data[q] = rgb[0]; out.data[q + 1] = rgb[1]; out.data[q + 2] = rgb[2]; out.data[q + 3] = alpha;
-      }
+      var out = window.annotator.paintMask(ctx.createImageData(canvas.width, canvas.height), indices, colors, alpha,
+        function (idx) { return idx !== 0 && on[idx] !== false; });
       ctx.putImageData(out, 0, 0);
       root.dataset.drawn = "1";
     }
     loadImage(data.mask).then(function (mask) {
       canvas.width = mask.naturalWidth; canvas.height = mask.naturalHeight;
-      var scratch = document.createElement("canvas");
-      scratch.width = mask.naturalWidth; scratch.height = mask.naturalHeight;
-      var sctx = scratch.getContext("2d");
-      sctx.drawImage(mask, 0, 0);
-      var px = sctx.getImageData(0, 0, scratch.width, scratch.height).data;
-      indices = new Uint8Array(px.length / 4);
-      for (var i = 0; i < indices.length; i++) indices[i] = px[i * 4];
+      indices = window.annotator.maskIndices(mask);
       draw();
     }).catch(function (e) { root.dataset.error = e.message; });
     root.addEventListener("change", draw);
