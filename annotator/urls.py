@@ -5,9 +5,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("annotator.tasks.urls")),  # first: it holds the callback receiver
     path("admin/", admin.site.urls),
     path("", include("annotator.accounts.urls")),
-    path("", include("annotator.tasks.urls")),
     path("compose/", include("annotator.composer.urls")),
     path("submit/", include("annotator.submission.urls")),
 ]

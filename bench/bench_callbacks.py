@@ -1,16 +1,22 @@
 """Callback ingestion under gunicorn: throughput, latency, and no event lost.
 
-    .venv/bin/python bench/bench_callbacks.py [seconds]
+    .venv/bin/python bench/bench_callbacks.py [seconds] [rounds]
 
 1. A scratch PostgreSQL database `bench_callbacks` (BENCH_DATABASE_URL) and Redis
    database 11 (BENCH_REDIS_URL) as broker: every accepted callback is stored and
-   its job enqueued, as in production (no worker consumes them here).
+   its drain job woken, as in production (no worker consumes them here).
 2. gunicorn (gthread, BENCH_WORKERS=2 x BENCH_THREADS=4) serves the app plus a trivial view
    (bench/callbacks_app/) through the same middleware.
-3. wrk at saturation: the trivial view (the ceiling), then authentic callbacks,
-   each body unique (a Lua counter per wrk thread), so each one is a new event.
-4. An open-loop Python generator at a fixed 200 requests/s: p50/p99 at that rate.
-5. Events counted in the database against the 200 answers: 0 may be missing.
+3. A warm-up (each worker's first callback opens its database, Redis and broker
+   connections), then an open-loop Python generator at a fixed 200 requests/s:
+   p50/p99 at that rate, and every id answered 200 looked up in the table.
+4. wrk at saturation, in `rounds` alternating pairs: the trivial view (the
+   ceiling), then authentic callbacks, each body unique (a per-run prefix and a
+   Lua counter per wrk thread), so each one is a new event. The ratio is taken
+   per pair, so a neighbour's load on this shared machine hits both sides of it.
+5. Events counted in the database against the 2xx answers: 0 may be missing.
+6. Each phase's CPU per request in gunicorn, PostgreSQL and Redis (from /proc):
+   where the difference between the two sides goes.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ sys.path.insert(0, str(BASE))
 DB_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench_callbacks")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+ROUNDS = min(int(sys.argv[2]) if len(sys.argv) > 2 else 3, 15)
 RATE = 200
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 THREADS = os.environ.get("BENCH_THREADS", "4")
@@ -71,7 +78,7 @@ function init(args)
 end
 function request()
   counter = counter + 1
-  local task = string.format("%%08x%%016x", id, counter)
+  local task = string.format("%(run)s%%06x%%010x", id, counter)
   local body = '{"task_id":"' .. task .. '","status":"completed","response":{"ok":true},' ..
     '"task":{"task_id":"' .. task .. '","status":"completed","updated_at":"2026-05-03T08:42:07.918Z"}}'
   return wrk.format(nil, nil, nil, body)
@@ -92,6 +99,31 @@ def django_setup():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds so far of every process, summed by command name (Linux /proc; {} elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals: dict[str, float] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests_done: int) -> str:
+    """Milliseconds of CPU per request in the web server and the database during one phase."""
+    parts = []
+    for name in ("gunicorn", "postgres", "redis-server"):
+        used = after.get(name, 0.0) - before.get(name, 0.0)
+        if used > 0 and requests_done:
+            parts.append(f"{name} {used * 1000 / requests_done:.3f}")
+    return ", ".join(parts) or "n/a"
 
 
 def free_port() -> int:
@@ -165,7 +197,7 @@ def closed_loop(url: str, seconds: int, key: str | None = None, clients: int = 1
     }
 
 
-def open_loop(url: str, key: str, seconds: int, rate: int) -> dict:
+def open_loop(url: str, key: str, seconds: int, rate: int, prefix: str = "ff") -> dict:
     """Fixed arrival rate: a request starts every 1/rate s whatever the latency."""
     latencies: list[float] = []
     failures: list[str] = []
@@ -176,7 +208,7 @@ def open_loop(url: str, key: str, seconds: int, rate: int) -> dict:
     def one(n: int) -> None:
         session = getattr(local, "s", None) or requests.Session()
         local.s = session
-        task = f"ff{n:022x}"
+        task = f"{prefix}{n:022x}"
         body = json.dumps({"task_id": task, "status": "completed", "task": {"updated_at": "2026-05-03T08:42:07Z"}})
         t0 = time.perf_counter()
         try:
@@ -249,13 +281,19 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.1)
         callback_url = f"{base}/callbacks/{ws.callback_token}/"
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            f.write(WRK_LUA % {"key": ws.callback_auth_key})
-            script = f.name
+        run = f"{int(time.time()) % 0xFFFFFFF:07x}"  # bodies never repeat across runs or rounds
+
+        def wrk_script(round_no: int) -> str:
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+                f.write(WRK_LUA % {"key": ws.callback_auth_key, "run": f"{run}{round_no:x}"})
+                return f.name
+
         print(
-            f"gunicorn gthread {WORKERS}x{THREADS} on 127.0.0.1:{port}; wrk -t2 -c16 for {SECONDS} s each;"
-            " PostgreSQL + Redis"
+            f"gunicorn gthread {WORKERS}x{THREADS} on 127.0.0.1:{port}; wrk -t2 -c16, {ROUNDS} rounds of {SECONDS} s"
+            " per side; PostgreSQL + Redis"
         )
+        warm = open_loop(callback_url, ws.callback_auth_key, 2, RATE, prefix="fe")
+        print(f"warm-up: {warm['ok']} callbacks at {RATE}/s, first p99 {warm['p99']:.1f} ms (not counted)")
         fixed = open_loop(callback_url, ws.callback_auth_key, SECONDS, RATE)
         time.sleep(1)
         missing = len(
@@ -272,28 +310,35 @@ def main() -> None:
             f" {fixed['failures']} failed; events missing: {missing}"
         )
         time.sleep(2)
-        before = CallbackEvent.objects.filter(workspace=ws).count()
-        if shutil.which("wrk"):
-            ceiling = wrk(f"{base}/bench/ok/", SECONDS)
-            cb = wrk(callback_url, SECONDS, script)
-        else:
-            print("wrk not found (apt-get install wrk): using a Python load generator, itself CPU-bound")
-            ceiling = closed_loop(f"{base}/bench/ok/", SECONDS)
-            cb = closed_loop(callback_url, SECONDS, ws.callback_auth_key)
-        time.sleep(1)
-        stored = CallbackEvent.objects.filter(workspace=ws).count() - before
         print(f"{'':<28}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
+        ratios = []
+        answered = stored = 0
+        for n in range(1, ROUNDS + 1):
+            before = CallbackEvent.objects.filter(workspace=ws).count()
+            c0 = cpu_by_process()
+            if shutil.which("wrk"):
+                ceiling = wrk(f"{base}/bench/ok/", SECONDS)
+                c1 = cpu_by_process()
+                cb = wrk(callback_url, SECONDS, wrk_script(n))
+            else:
+                print("wrk not found (apt-get install wrk): using a Python load generator, itself CPU-bound")
+                ceiling = closed_loop(f"{base}/bench/ok/", SECONDS)
+                c1 = cpu_by_process()
+                cb = closed_loop(callback_url, SECONDS, ws.callback_auth_key)
+            c2 = cpu_by_process()
+            ceiling["cpu"] = cpu_per_request(c0, c1, ceiling["requests"])
+            cb["cpu"] = cpu_per_request(c1, c2, cb["requests"])
+            time.sleep(1)
+            stored += CallbackEvent.objects.filter(workspace=ws).count() - before
+            answered += cb["requests"] - cb["non2xx"]
+            ratios.append(cb["rps"] / ceiling["rps"])
+            for label, r in ((f"{n}: trivial view (ceiling)", ceiling), (f"{n}: callback receiver", cb)):
+                print(f"{label:<28}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['requests']:>10}{r['non2xx']:>9}")
+            print(f"{n}: CPU ms per request: ceiling {ceiling['cpu']}; receiver {cb['cpu']}")
+            print(f"{n}: receiver / ceiling {ratios[-1]:.0%} (wrk socket errors: {cb['socket_errors']})")
         print(
-            f"{'trivial view (ceiling)':<28}{ceiling['rps']:>9.0f}{ceiling['p50']:>9.1f}{ceiling['p99']:>9.1f}"
-            f"{ceiling['requests']:>10}{ceiling['non2xx']:>9}"
-        )
-        print(
-            f"{'callback receiver':<28}{cb['rps']:>9.0f}{cb['p50']:>9.1f}{cb['p99']:>9.1f}"
-            f"{cb['requests']:>10}{cb['non2xx']:>9}"
-        )
-        print(
-            f"receiver / ceiling: {cb['rps'] / ceiling['rps']:.0%}; events stored {stored} for "
-            f"{cb['requests'] - cb['non2xx']} answered 2xx (wrk socket errors: {cb['socket_errors']})"
+            f"receiver / ceiling: median {statistics.median(ratios):.0%} of {ROUNDS} rounds"
+            f" ({', '.join(f'{r:.0%}' for r in ratios)}); events stored {stored} for {answered} answered 2xx"
         )
     finally:
         server.terminate()

@@ -169,5 +169,12 @@ def _fresh_cache():
     # buckets: each test starts from an empty one.
     from django.core.cache import cache
 
+    from annotator.tasks import callbacks
+
     cache.clear()
+    # The callback receiver remembers keys and its last drain wake-up per
+    # process; a wake-up left by the previous test would hold back this one's.
+    callbacks.forget_keys()
+    callbacks.forget_wake()
+    callbacks.clear_wake()
     yield

@@ -21,8 +21,9 @@ FIXTURES = Path(__file__).parent / "fixtures" / "scale"
 def _fast_passwords(settings):
     # The users fixture hashes three passwords; the default hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Keys are remembered per process for a few seconds: each test starts fresh.
+    # Keys and the last wake-up are remembered per process: each test starts fresh.
     callbacks.forget_keys()
+    callbacks.forget_wake()
 
 
 def fixture(name: str) -> dict:
@@ -262,3 +263,71 @@ def test_a_burst_of_callbacks_wakes_one_drain_that_queues_each_event_once(
     assert callbacks.claim_for_apply() == list(CallbackEvent.objects.order_by("id").values_list("id", flat=True))
     assert callbacks.claim_for_apply() == []  # claimed once
     assert set(CallbackEvent.objects.values_list("outcome", flat=True)) == {"queued"}
+
+
+def test_a_callback_stored_while_the_wake_up_is_held_back_is_claimed_by_the_follow_up(
+    client, users, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The receiver skips the wake-up for WAKE_EVERY s after one; nothing may be stranded by it.
+
+    The race: a drain starts (and clears the flag) between two callbacks of one
+    process, and the second callback's wake-up is held back. The drain's
+    follow-up, WAKE_EVERY s later, must claim it."""
+    from annotator.tasks import jobs
+
+    if not settings.REDIS_URL:
+        pytest.skip("the wake-up flag lives in Redis")
+    applied: list[int] = []
+    follow_ups: list[dict] = []
+    monkeypatch.setattr(jobs.apply_callback, "delay", applied.append)
+    monkeypatch.setattr(jobs.drain_callbacks, "apply_async", lambda **kw: follow_ups.append(kw))
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert post(client, users.ws_a, {"task_id": "a1", "status": "completed"}).status_code == 200
+    assert len(woken) == 1  # the first callback wakes a drain
+    first = CallbackEvent.objects.get(scale_task_id="a1").id
+
+    assert jobs.drain_callbacks.run() == 1  # the drain starts: it clears the flag and claims the first event
+    assert applied == [first]
+    assert follow_ups == [{"kwargs": {"follow_up": True}, "countdown": callbacks.WAKE_EVERY}]
+
+    with django_capture_on_commit_callbacks(execute=False) as woken:
+        assert post(client, users.ws_a, {"task_id": "a2", "status": "completed"}).status_code == 200
+    assert woken == []  # held back: this process woke a drain less than WAKE_EVERY ago
+    second = CallbackEvent.objects.get(scale_task_id="a2").id
+
+    assert jobs.drain_callbacks.run(follow_up=True) == 1  # the follow-up claims it
+    assert applied == [first, second]
+    assert len(follow_ups) == 1  # a follow-up schedules no follow-up of its own
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_dropped_is_replaced_once_and_the_callback_is_stored(client, users):
+    """The receiver skips Django's per-request health check: its INSERT is the check."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to drop the connection")
+    import psycopg
+
+    assert post(client, users.ws_a, {"task_id": "b1", "status": "completed"}).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    settings_dict = connection.settings_dict
+    with psycopg.connect(
+        host=settings_dict["HOST"] or None,
+        port=settings_dict["PORT"] or None,
+        user=settings_dict["USER"] or None,
+        password=settings_dict["PASSWORD"] or None,
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    ) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
+
+    response = post(client, users.ws_a, {"task_id": "b2", "status": "completed"})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"ok": True, "duplicate": False}
+    assert sorted(CallbackEvent.objects.values_list("scale_task_id", flat=True)) == ["b1", "b2"]
+    # The same body again is still a duplicate on the new connection, not a second row.
+    assert post(client, users.ws_a, {"task_id": "b2", "status": "completed"}).json()["duplicate"] is True
+    assert CallbackEvent.objects.count() == 2

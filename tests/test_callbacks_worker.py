@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -93,3 +94,30 @@ def test_a_failed_send_is_retried_and_never_blocks_the_status_update(live_server
 
     assert emails.send_notification(row.id) == "sent"
     assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callbacks_spread_over_several_wake_windows_are_each_applied_once(live_server, users):
+    """Receivers wake a drain at most every WAKE_EVERY s; drains and their follow-ups miss nothing."""
+    from annotator.tasks import callbacks
+
+    url = f"{live_server.url}/callbacks/{users.ws_a.callback_token}/"
+    headers = {"scale-callback-auth": users.ws_a.callback_auth_key, "content-type": "application/json"}
+    worker = support.Worker(concurrency=2).start()
+    try:
+        session = requests.Session()
+        ids = [f"{n:024x}" for n in range(60)]
+        for task_id in ids:  # ~1.2 s in all: several wake windows, drains starting in between
+            body = json.dumps({"task_id": task_id, "status": "completed"})
+            assert session.post(url, data=body, headers=headers, timeout=10).status_code == 200
+            time.sleep(callbacks.WAKE_EVERY / 12)
+        support.wait_until(
+            lambda: not CallbackEvent.objects.filter(processed_at__isnull=True).exists(),
+            timeout=30,
+            message="every event applied",
+        )
+    finally:
+        worker.stop()
+    events = CallbackEvent.objects.all()
+    assert sorted(e.scale_task_id for e in events) == ids
+    assert {e.outcome for e in events} == {"unknown task: kept"}  # applied once each: not "already processed"

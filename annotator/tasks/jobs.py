@@ -30,7 +30,7 @@ def apply_callback(event_id: int) -> str:
 
 
 @shared_task(name="annotator.drain_callbacks", queue="callbacks", **_DB_RETRY)
-def drain_callbacks() -> int:
+def drain_callbacks(follow_up: bool = False) -> int:
     from annotator.tasks import callbacks
 
     # Cleared before reading, so a callback stored from now on wakes another drain.
@@ -39,7 +39,11 @@ def drain_callbacks() -> int:
     for event_id in ids:
         apply_callback.delay(event_id)  # applied in parallel by every callbacks worker
     if len(ids) == callbacks.DRAIN_BATCH:
-        drain_callbacks.delay()
+        drain_callbacks.delay(follow_up=follow_up)
+    elif not follow_up:
+        # Receivers skip the wake-up for WAKE_EVERY seconds after one (see
+        # callbacks.enqueue): whatever they stored in that window is claimed here.
+        drain_callbacks.apply_async(kwargs={"follow_up": True}, countdown=callbacks.WAKE_EVERY)
     return len(ids)
 
 
