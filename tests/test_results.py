@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +41,11 @@ FILES = {
     "/indexed.png": (palette_mask(), "image/png"),
     "/combined.png": (png(Image.new("RGB", (40, 20), (9, 9, 9))), "image/png"),
     "/street.png": (png(Image.new("RGB", (40, 20), (0, 0, 255))), "image/png"),
+    "/road.png": (png(Image.new("RGBA", (40, 20), (255, 0, 0, 255))), "image/png"),
+    "/car-1.png": (png(Image.new("RGBA", (40, 20), (0, 0, 255, 200))), "image/png"),
+    "/car-2.png": (png(Image.new("RGBA", (40, 20), (0, 0, 255, 100))), "image/png"),
+    "/sign.png": (png(Image.new("RGBA", (40, 20), (255, 255, 0, 255))), "image/png"),
+    "/unlabeled.png": (png(Image.new("RGBA", (40, 20), (0, 0, 0, 0))), "image/png"),
     "/annotations.json": (json.dumps(fixture("videoannotation-annotations-file.json")).encode(), "application/json"),
 }
 
@@ -94,6 +100,50 @@ def test_it_copies_segmentation_results_and_normalises_the_mask(users, settings,
     thumb = Image.open(io.BytesIO(results.thumbnail_png(task))).convert("RGB")
     left, right = thumb.getpixel((2, 2)), thumb.getpixel((thumb.width - 3, 2))
     assert left[0] > left[1] and right[1] > right[0]  # red road on the left, green grass on the right
+
+
+def test_it_copies_each_labels_mask_and_the_unlabeled_pixels(users, settings, tmp_path, result_host, alice_client):
+    settings.MEDIA_ROOT = tmp_path
+    scale_workspace(users.ws_a, result_host)
+    task = make_task(users.ws_a, users.alice, payload={"attachment": f"{result_host}/street.png", "labels": ["a"]})
+    task.response = {
+        "labelMapping": {"road": {"index": 1, "color": "#ff0000"}},
+        "annotations": {
+            "combined": {"indexedImage": f"{result_host}/indexed.png"},
+            "labeled": {
+                "road": f"{result_host}/road.png",
+                "car": [f"{result_host}/car-1.png", f"{result_host}/car-2.png"],
+                "traffic sign/left": f"{result_host}/sign.png",
+                "bicycle": None,  # a label nobody used
+            },
+            "unlabeled": f"{result_host}/unlabeled.png",
+        },
+    }
+    task.save()
+    results.copy_results(task)
+    files = {f.name: f for f in ResultFile.objects.filter(task=task)}
+    assert set(files) == {
+        "indexedImage",
+        "attachment",
+        "mask",
+        "labeled:road",
+        "labeled:car:1",
+        "labeled:car:2",
+        "labeled:traffic sign-left",
+        "unlabeled",
+    }
+    assert all(f.path and not f.error for f in files.values())
+    assert Image.open(Path(tmp_path) / files["labeled:car:2"].path).getpixel((0, 0)) == (0, 0, 255, 100)
+    # Names become safe file names, distinct ones for distinct labels.
+    paths = [f.path for f in files.values()]
+    assert len(set(paths)) == len(paths)
+    assert all(re.fullmatch(r"results/[0-9a-f]{32}/[A-Za-z0-9_-]+\.png", p) for p in paths)
+    # Each copy is served from our storage, under its readable name.
+    page = alice_client.get(f"/tasks/{task.code}/").content.decode()
+    assert "labeled:traffic sign-left" in page
+    got = alice_client.get(f"/tasks/{task.code}/results/labeled:traffic%20sign-left")
+    assert got.status_code == 200 and got["Content-Type"] == "image/png"
+    assert b"".join(got.streaming_content) == FILES["/sign.png"][0]
 
 
 def test_it_copies_the_video_annotations_file(users, settings, tmp_path, result_host):

@@ -7,9 +7,11 @@ sandbox's loopback files work) and kept under MEDIA_ROOT/results/<task code>/.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import mimetypes
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,11 +39,39 @@ def result_urls(task: Task) -> dict[str, str]:
             for key in ("indexedImage", "image"):
                 if isinstance(combined.get(key), str):
                     urls[key] = combined[key]
+        if isinstance(annotations, dict):
+            urls.update(_per_label_urls(annotations))
         if task.attachment:
             # Kept for the thumbnail and for a viewer that outlives the customer's URL.
             urls["attachment"] = task.attachment
     elif isinstance(annotations, dict) and isinstance(annotations.get("url"), str):
         urls["annotations"] = annotations["url"]
+    return urls
+
+
+# ResultFile.name is at most 100 characters, and one path segment of the file's URL.
+_LABEL_CHARS = 80
+
+
+def _per_label_urls(annotations: dict) -> dict[str, str]:
+    """`labeled` (one mask per label, or per instance) and `unlabeled`, by file name.
+
+    Names read as the label: "labeled:road", "labeled:car:2" for the second car
+    instance, "unlabeled". A null entry (a label nobody used) has no file."""
+    urls: dict[str, str] = {}
+    labeled = annotations.get("labeled")
+    if isinstance(labeled, dict):
+        for label, value in labeled.items():
+            # "/" would end the URL's path segment; control characters have no place in a name.
+            safe = "".join(ch if ch.isprintable() and ch != "/" else "-" for ch in str(label))[:_LABEL_CHARS]
+            if isinstance(value, str):
+                urls.setdefault(f"labeled:{safe}", value)
+            elif isinstance(value, list):
+                for n, url in enumerate(value, start=1):
+                    if isinstance(url, str):
+                        urls.setdefault(f"labeled:{safe}:{n}", url)
+    if isinstance(annotations.get("unlabeled"), str):
+        urls["unlabeled"] = annotations["unlabeled"]
     return urls
 
 
@@ -54,6 +84,14 @@ def allowed_hosts(task: Task) -> list[str]:
 
 def _folder(task: Task) -> Path:
     return Path(settings.MEDIA_ROOT) / "results" / task.code.hex
+
+
+def _disk_name(name: str) -> str:
+    """A file name made of safe characters; label names can hold anything printable."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    if safe != name:  # "labeled:a b" and "labeled:a_b" must not share a file
+        safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:10]  # noqa: S324 - a name, not a secret
+    return safe
 
 
 def _extension(content_type: str, url: str) -> str:
@@ -79,7 +117,7 @@ def copy_results(task: Task) -> list[ResultFile]:
             )
             copied.append(row)
             continue
-        filename = name + _extension(got.content_type, url)
+        filename = _disk_name(name) + _extension(got.content_type, url)
         (folder / filename).write_bytes(got.content)
         row, _ = ResultFile.objects.update_or_create(
             task=task,
