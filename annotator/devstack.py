@@ -148,14 +148,14 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "manage.py", *args], env=env, cwd=BASE_DIR, check=True)
 
 
-def worker_command(concurrency: str | None = None, beat: bool = False) -> list[str]:
+def worker_command(concurrency: str | None = None, beat: bool = False, schedule: Path | None = None) -> list[str]:
     args = [PYTHON, "-m", "celery", "-A", "annotator", "worker", "-Q", QUEUES, "--loglevel", "INFO"]
     args += ["--pool", os.environ.get("WORKER_POOL", "prefork")]
     args += ["--concurrency", concurrency or os.environ.get("WORKER_CONCURRENCY", "4")]
     args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     if beat:
         # Beat inside the single dev worker: runs the sweeper and reconciler.
-        args += ["--beat", "--schedule", str(data_dir() / "celerybeat-schedule")]
+        args += ["--beat", "--schedule", str(schedule or data_dir() / "celerybeat-schedule")]
     return args
 
 

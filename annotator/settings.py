@@ -334,11 +334,13 @@ CELERY_BEAT_SCHEDULE["reconcile-tasks"] = {
     "schedule": RECONCILE_INTERVAL,
     "options": {"expires": RECONCILE_INTERVAL},
 }
-# Digest emails go out from this pass; it also re-sends emails whose job was lost.
+# Digest emails go out from this pass, every DIGEST_INTERVAL seconds; it also
+# re-sends emails whose job was lost.
+DIGEST_INTERVAL = envfloat("DIGEST_INTERVAL", "60")
 CELERY_BEAT_SCHEDULE["send-digests"] = {
     "task": "annotator.send_digests",
-    "schedule": 60.0,
-    "options": {"expires": 60.0},
+    "schedule": DIGEST_INTERVAL,
+    "options": {"expires": DIGEST_INTERVAL},
 }
 
 # --- Production hardening (only when DEBUG is false) ------------------------

@@ -53,14 +53,16 @@ class Worker:
     """A real `celery worker` process on the test Redis and the test database."""
 
     def __init__(self, concurrency: int = 2, pool: str = "prefork", beat: bool = False, **env: str) -> None:
-        self.args = devstack.worker_command(concurrency=str(concurrency), beat=False)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        name = f"worker-{os.getpid()}-{time.monotonic_ns()}"
+        self.log_path = ARTIFACTS / f"{name}.log"
+        # Beat's own schedule file: a previous run's last-run times must not delay this one.
+        schedule = ARTIFACTS / f"{name}.beat-schedule" if beat else None
+        self.args = devstack.worker_command(concurrency=str(concurrency), beat=beat, schedule=schedule)
         pool_index = self.args.index("--pool") + 1
         self.args[pool_index] = pool
-        self.beat = beat
         self.env = worker_env(**env)
         self.proc: subprocess.Popen | None = None
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.log_path = ARTIFACTS / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"
 
     def start(self, wait: float = 20.0) -> Worker:
         log = self.log_path.open("ab")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import requests
@@ -121,3 +122,62 @@ def test_callbacks_spread_over_several_wake_windows_are_each_applied_once(live_s
     events = CallbackEvent.objects.all()
     assert sorted(e.scale_task_id for e in events) == ids
     assert {e.outcome for e in events} == {"unknown task: kept"}  # applied once each: not "already processed"
+
+
+def digest_passes(worker: support.Worker) -> int:
+    return worker.log().count("Sending due task send-digests")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_digest_goes_out_from_beat_once_its_period_has_passed_with_every_change_in_it(
+    live_server, users, smtp_server, settings
+):
+    """Callbacks applied by the worker; beat's pass holds the digest, then sends one email for all."""
+    from django.utils import timezone
+
+    from annotator.accounts.models import Membership
+
+    settings.SITE_URL = live_server.url
+    Membership.objects.filter(user=users.alice, workspace=users.ws_a).update(notify="digest", digest_minutes=1)
+    ids = [f"{n:024x}" for n in range(3)]
+    for n, task_id in enumerate(ids):
+        make_task(users.ws_a, users.alice, unique_id=f"bulk-{n}", scale_task_id=task_id)
+    url = f"{live_server.url}/callbacks/{users.ws_a.callback_token}/"
+    headers = {"scale-callback-auth": users.ws_a.callback_auth_key, "content-type": "application/json"}
+    # One process with beat embedded, as `make run` has.
+    worker = support.Worker(
+        concurrency=1,
+        beat=True,
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
+        EMAIL_USE_TLS="false",
+        SITE_URL=live_server.url,
+        DIGEST_INTERVAL="1",
+    ).start()
+    try:
+        for n, task_id in enumerate(ids):
+            status = "error" if n == 0 else "completed"
+            body = json.dumps({"task_id": task_id, "status": status, "task": {"updated_at": "2026-05-03T08:42:07Z"}})
+            assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+        support.wait_until(
+            lambda: Notification.objects.filter(kind="digest").count() == 3, timeout=30, message="3 digest rows"
+        )
+        # Beat runs the digest pass every second; the period (1 minute) has not passed.
+        support.wait_until(lambda: digest_passes(worker) >= 3, timeout=30, message="beat's passes")
+        assert len(smtp_server.messages) == 0
+        assert Notification.objects.filter(sent_at__isnull=False).count() == 0
+        # A minute on: the changes are now as old as the period.
+        Notification.objects.update(created_at=timezone.now() - timedelta(minutes=1, seconds=1))
+        support.wait_until(lambda: len(smtp_server.messages) >= 1, timeout=30, message="the digest")
+        passes = digest_passes(worker)
+        support.wait_until(lambda: digest_passes(worker) >= passes + 3, timeout=30, message="more passes")
+    finally:
+        worker.stop()
+    assert len(smtp_server.messages) == 1  # one email for the three changes, and no second one
+    message = smtp_server.messages[0]
+    assert message["To"] == "alice@example.org"
+    assert message["Subject"] == "3 task updates in Team A"
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    assert "completed: 2" in text and "error: 1" in text
+    assert all(f"bulk-{n}" in text for n in range(3))
+    assert Notification.objects.filter(sent_at__isnull=False).count() == 3
