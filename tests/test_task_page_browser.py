@@ -169,3 +169,73 @@ def test_the_video_viewer_draws_boxes_per_frame_with_a_scrubber(page, live_serve
     page.click("#rv-play")
     assert page.locator("#rv-play").text_content() in ("Pause", "Play")
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("name", ["traffic.mp4", "traffic.webm"])
+def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_server, users, settings, tmp_path, *, name):
+    """The <video> path: a videoplaybackannotation over the sandbox's H.264 (mp4) and VP8 (webm) clips."""
+    from annotator.sandbox.media import VIDEO_FPS, VIDEO_SECONDS, VIDEO_SIZE
+    from annotator.tasks.models import ResultFile
+    from tests.test_callbacks_receiver import make_task
+
+    settings.MEDIA_ROOT = tmp_path
+    count = VIDEO_FPS * VIDEO_SECONDS
+    # One car track moving 2 px a frame: frame n's box has its left edge at x = 10 + 2n.
+    frames = [
+        {"annotations": [{"uuid": "track-car", "label": "car", "type": "box", "left": 10 + 2 * n, "top": 100,
+                          "width": 60, "height": 40}]}
+        for n in range(count)
+    ]  # fmt: skip
+    task = make_task(
+        users.ws_a,
+        users.alice,
+        task_type="videoplaybackannotation",
+        payload={"attachment": f"{live_server.url}/sandbox/media/{name}", "frame_rate": VIDEO_FPS},
+        scale_status="completed",
+        response={"annotations": {"url": "https://x/a.json"}},
+    )
+    folder = tmp_path / "results" / task.code.hex
+    folder.mkdir(parents=True)
+    (folder / "annotations.json").write_text(json.dumps(frames))
+    ResultFile.objects.create(
+        task=task,
+        name="annotations",
+        source_url="https://x/a.json",
+        path=f"results/{task.code.hex}/annotations.json",
+        content_type="application/json",
+    )
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/tasks/{task.code}/")
+    page.wait_for_selector("#result-viewer[data-drawn='1']")
+    video = "document.querySelector('#rv-video')"
+    # Arrow functions, not bare expressions: the page's CSP forbids eval.
+    page.wait_for_function(f"() => {video}.readyState >= 2", timeout=15000)  # the browser decoded a frame
+    assert page.evaluate(f"() => {video}.error") is None
+    # The boxes' canvas takes the video's own size, so Scale's pixel coordinates line up.
+    size = "() => [document.querySelector('#rv-boxes').width, document.querySelector('#rv-boxes').height]"
+    assert page.evaluate(size) == [*VIDEO_SIZE]
+    assert page.locator("#rv-frame-no").text_content() == f"frame 0 / {count - 1}"
+    alpha = """([x, y]) => document.querySelector('#rv-boxes').getContext('2d').getImageData(x, y, 1, 1).data[3]"""
+    assert page.evaluate(alpha, [10, 120]) > 0  # frame 0's box
+
+    # Scrubbing seeks the video to the frame's time and draws that frame's box.
+    page.locator("#rv-scrub").fill("50")
+    page.wait_for_function(f"() => Math.abs({video}.currentTime - {50 / VIDEO_FPS}) < 0.01")
+    assert page.locator("#rv-frame-no").text_content() == f"frame 50 / {count - 1}"
+    assert page.evaluate(alpha, [110, 120]) > 0 and page.evaluate(alpha, [10, 120]) == 0
+
+    # Play: the video runs, the frame number and the box follow it, and it stops at the end.
+    page.evaluate("""() => { window.framesSeen = new Set();
+        new MutationObserver(() => window.framesSeen.add(document.querySelector('#result-viewer').dataset.frame))
+            .observe(document.querySelector('#result-viewer'), {attributes: true}); }""")
+    page.click("#rv-play")
+    assert page.locator("#rv-play").text_content() == "Pause"
+    page.wait_for_function("() => Number(document.querySelector('#result-viewer').dataset.frame) > 55")
+    page.wait_for_function(f"() => {video}.ended", timeout=15000)
+    assert page.locator("#rv-play").text_content() == "Play"
+    last = int(page.get_attribute("#result-viewer", "data-frame"))
+    assert count - 3 <= last <= count - 1
+    assert page.evaluate(alpha, [10 + 2 * last, 120]) > 0
+    # Boxes follow the picture frame by frame, not only at the ~4 timeupdate events a second.
+    assert page.evaluate("() => window.framesSeen.size") > 10
+    assert page.js_errors == []

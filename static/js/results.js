@@ -130,12 +130,21 @@
     });
     scrub.addEventListener("input", function () { stop(); show(Number(scrub.value)); });
     if (vid) {
+      // timeupdate fires only about four times a second: while the video plays,
+      // follow it every animation frame so each video frame gets its own boxes.
+      var follow = function () {
+        var t = vid.currentTime * rate;
+        // Paused, the video sits on the frame the scrubber chose; a seek may land a hair before it.
+        if (!(vid.paused && !vid.ended && Math.abs(t - current) < 1)) {
+          var n = Math.max(0, Math.min(Math.floor(t + 1e-6), frames.length - 1));
+          if (n !== current) { current = n; scrub.value = String(n); drawBoxes(); }
+        }
+        if (!vid.paused && !vid.ended) window.requestAnimationFrame(follow);
+      };
       vid.addEventListener("loadedmetadata", function () { sizeTo(vid.videoWidth, vid.videoHeight); drawBoxes(); });
-      vid.addEventListener("timeupdate", function () {
-        var n = Math.floor(vid.currentTime * rate + 1e-6);
-        if (n !== current && n < frames.length) { current = n; scrub.value = String(n); drawBoxes(); }
-      });
-      vid.addEventListener("ended", stop);
+      vid.addEventListener("play", function () { window.requestAnimationFrame(follow); });
+      vid.addEventListener("seeked", follow);
+      vid.addEventListener("ended", function () { follow(); stop(); });
     }
 
     fetch(data.annotations, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (json) {
