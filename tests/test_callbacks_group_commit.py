@@ -42,14 +42,8 @@ def store_in_thread(workspace_id: int, body: bytes, parsed: callbacks.Parsed | N
 
 
 def admin_connection() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        host=s["HOST"] or None,
-        port=s["PORT"] or None,
-        user=s["USER"] or None,
-        password=s["PASSWORD"] or None,
-        dbname=s["NAME"],
-    )
+    """A connection of the test's own to the test database, outside Django."""
+    return psycopg.connect(support.test_database_url())
 
 
 def hold_back(blocker: psycopg.Connection, workspace_id: int, body: bytes) -> None:

@@ -13,6 +13,7 @@ from django.core import mail
 
 from annotator.tasks import callbacks
 from annotator.tasks.models import CallbackEvent, Task, TaskEvent
+from tests import support
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scale"
 
@@ -313,15 +314,7 @@ def test_a_connection_the_database_dropped_is_replaced_once_and_the_callback_is_
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-    settings_dict = connection.settings_dict
-    with psycopg.connect(
-        host=settings_dict["HOST"] or None,
-        port=settings_dict["PORT"] or None,
-        user=settings_dict["USER"] or None,
-        password=settings_dict["PASSWORD"] or None,
-        dbname=settings_dict["NAME"],
-        autocommit=True,
-    ) as admin:
+    with psycopg.connect(support.test_database_url(), autocommit=True) as admin:
         assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0] is True
 
     response = post(client, users.ws_a, {"task_id": "b2", "status": "completed"})

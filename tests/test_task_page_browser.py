@@ -130,23 +130,24 @@ def test_a_task_completes_live_shows_its_mask_and_emails_its_submitter(page, liv
     assert page.js_errors == []
 
 
-def test_the_video_viewer_draws_boxes_per_frame_with_a_scrubber(page, live_server, users, settings, tmp_path):
+def open_video_result(
+    page, live_server, users, media_root, *, task_type: str, payload: dict, annotations: list
+) -> None:
+    """A completed video task whose annotations file is already copied, open in the viewer."""
     from annotator.tasks.models import ResultFile
-    from tests.test_callbacks_receiver import fixture, make_task
+    from tests.test_callbacks_receiver import make_task
 
-    settings.MEDIA_ROOT = tmp_path
-    frames = [f"{live_server.url}/sandbox/media/street-{n}.png" for n in (1, 2)]
     task = make_task(
         users.ws_a,
         users.alice,
-        task_type="videoannotation",
-        payload={"attachments": frames, "frame_rate": 2},
+        task_type=task_type,
+        payload=payload,
         scale_status="completed",
         response={"annotations": {"url": "https://x/a.json"}},
     )
-    folder = tmp_path / "results" / task.code.hex
+    folder = media_root / "results" / task.code.hex
     folder.mkdir(parents=True)
-    (folder / "annotations.json").write_text(json.dumps(fixture("videoannotation-annotations-file.json")))
+    (folder / "annotations.json").write_text(json.dumps(annotations))
     ResultFile.objects.create(
         task=task,
         name="annotations",
@@ -157,6 +158,18 @@ def test_the_video_viewer_draws_boxes_per_frame_with_a_scrubber(page, live_serve
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/tasks/{task.code}/")
     page.wait_for_selector("#result-viewer[data-drawn='1']")
+
+
+def test_the_video_viewer_draws_boxes_per_frame_with_a_scrubber(page, live_server, users, settings, tmp_path):
+    from tests.test_callbacks_receiver import fixture
+
+    settings.MEDIA_ROOT = tmp_path
+    frames = [f"{live_server.url}/sandbox/media/street-{n}.png" for n in (1, 2)]
+    payload = {"attachments": frames, "frame_rate": 2}
+    annotations = fixture("videoannotation-annotations-file.json")
+    open_video_result(
+        page, live_server, users, tmp_path, task_type="videoannotation", payload=payload, annotations=annotations
+    )
     assert page.locator("#rv-frame-no").text_content() == "frame 0 / 1"
     assert page.locator("#rv-tracks li").count() == 2  # one colour per track (uuid)
     boxes = """() => { const c = document.querySelector('#rv-boxes');
@@ -175,8 +188,6 @@ def test_the_video_viewer_draws_boxes_per_frame_with_a_scrubber(page, live_serve
 def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_server, users, settings, tmp_path, *, name):
     """The <video> path: a videoplaybackannotation over the sandbox's H.264 (mp4) and VP8 (webm) clips."""
     from annotator.sandbox.media import VIDEO_FPS, VIDEO_SECONDS, VIDEO_SIZE
-    from annotator.tasks.models import ResultFile
-    from tests.test_callbacks_receiver import make_task
 
     settings.MEDIA_ROOT = tmp_path
     count = VIDEO_FPS * VIDEO_SECONDS
@@ -186,27 +197,10 @@ def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_serv
                           "width": 60, "height": 40}]}
         for n in range(count)
     ]  # fmt: skip
-    task = make_task(
-        users.ws_a,
-        users.alice,
-        task_type="videoplaybackannotation",
-        payload={"attachment": f"{live_server.url}/sandbox/media/{name}", "frame_rate": VIDEO_FPS},
-        scale_status="completed",
-        response={"annotations": {"url": "https://x/a.json"}},
+    payload = {"attachment": f"{live_server.url}/sandbox/media/{name}", "frame_rate": VIDEO_FPS}
+    open_video_result(
+        page, live_server, users, tmp_path, task_type="videoplaybackannotation", payload=payload, annotations=frames
     )
-    folder = tmp_path / "results" / task.code.hex
-    folder.mkdir(parents=True)
-    (folder / "annotations.json").write_text(json.dumps(frames))
-    ResultFile.objects.create(
-        task=task,
-        name="annotations",
-        source_url="https://x/a.json",
-        path=f"results/{task.code.hex}/annotations.json",
-        content_type="application/json",
-    )
-    login_in_browser(page, live_server, "alice", "alice-password-1")
-    page.goto(f"{live_server.url}/tasks/{task.code}/")
-    page.wait_for_selector("#result-viewer[data-drawn='1']")
     video = "document.querySelector('#rv-video')"
     # Arrow functions, not bare expressions: the page's CSP forbids eval.
     page.wait_for_function(f"() => {video}.readyState >= 2", timeout=15000)  # the browser decoded a frame
