@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .labels import Leaves, check_label_list
+from .labels import Leaves, check_label_list, check_leaf_references
 from .limits import ATTRIBUTE_TYPES, DEFAULT_ATTRIBUTE_TYPE, SEGMENTATION
 from .report import ARRAY_TYPES, Report, describe, index_path, is_blank, key_path, quote
 
@@ -164,19 +164,14 @@ def _check_linked(report: Report, definition: dict[Any, Any], path: str, leaves:
             "is required for a linked attribute: the leaf labels it may link to",
         )
         return
-    labels = definition["allowed_labels"]
-    if not report.array(labels, labels_path):
-        return
-    if not labels:
-        report.add(labels_path, "attribute.allowed_labels", "must list at least one label")
-    for i, label in enumerate(labels):
-        label_path = index_path(labels_path, i)
-        if report.string(label, label_path) and label not in leaves:
-            report.add(
-                label_path,
-                "attribute.allowed_label_unknown",
-                f"{quote(label)} is not a leaf label of this task",
-            )
+    check_leaf_references(
+        report,
+        definition["allowed_labels"],
+        labels_path,
+        leaves,
+        empty_code="attribute.allowed_labels",
+        unknown_code="attribute.allowed_label_unknown",
+    )
 
 
 def _check_conditions(

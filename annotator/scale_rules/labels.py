@@ -88,6 +88,21 @@ class Leaves:
         return isinstance(name, str) and name in self.instance
 
 
+def check_leaf_references(
+    report: Report, labels: Any, path: str, leaves: Leaves, *, empty_code: str, unknown_code: str
+) -> None:
+    """A non-empty array of leaf names of this task: a linked attribute's `allowed_labels`,
+    a link's `from_allowed_labels`/`to_allowed_labels`."""
+    if not report.array(labels, path):
+        return
+    if not labels:
+        report.add(path, empty_code, "must list at least one label")
+    for i, label in enumerate(labels):
+        label_path = index_path(path, i)
+        if report.string(label, label_path) and label not in leaves:
+            report.add(label_path, unknown_code, f"{quote(label)} is not a leaf label of this task")
+
+
 def check_label_list(
     report: Report,
     labels: list[Any] | tuple[Any, ...],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .labels import Leaves
+from .labels import Leaves, check_leaf_references
 from .report import ARRAY_TYPES, Report, describe, index_path, key_path, quote
 
 _LINK_FIELDS = frozenset({"is_bidirectional", "from_allowed_labels", "to_allowed_labels"})
@@ -42,15 +42,9 @@ def _check_link(report: Report, link: dict[Any, Any], path: str, leaves: Leaves)
         if field not in link:
             report.add(field_path, "field.required", "is required (an array of leaf labels)")
             continue
-        labels = link[field]
-        if not report.array(labels, field_path):
-            continue
-        if not labels:
-            report.add(field_path, "link.labels_empty", "must list at least one label")
-        for i, label in enumerate(labels):
-            label_path = index_path(field_path, i)
-            if report.string(label, label_path) and label not in leaves:
-                report.add(label_path, "link.unknown_label", f"{quote(label)} is not a leaf label of this task")
+        check_leaf_references(
+            report, link[field], field_path, leaves, empty_code="link.labels_empty", unknown_code="link.unknown_label"
+        )
 
 
 def check_events(report: Report, events: Any, path: str) -> None:
