@@ -270,13 +270,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUES_ALL = ["default", "submission", "callbacks", "email", "sandbox"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+
+def _every(task: str, seconds: float) -> dict:
+    """A beat entry for a periodic pass. A tick that could not run before the next
+    one is due expires: the next one does the same work."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+
+
 if SANDBOX_ENABLED:
     # Finishes sandbox tasks whose completion job was lost, and re-sends stuck callbacks.
-    CELERY_BEAT_SCHEDULE["sweep-sandbox"] = {
-        "task": "annotator.sweep_sandbox",
-        "schedule": 30.0,
-        "options": {"expires": 30.0},
-    }
+    CELERY_BEAT_SCHEDULE["sweep-sandbox"] = _every("annotator.sweep_sandbox", 30.0)
 
 # --- Email ------------------------------------------------------------------
 EMAIL_HOST = envstr("EMAIL_HOST")
@@ -315,12 +319,7 @@ SUBMIT_RATE_BURST = envint("SUBMIT_RATE_BURST", "1")
 SUBMIT_RATE_MAX_WAIT = envfloat("SUBMIT_RATE_MAX_WAIT", "5")
 # Rows a bulk upload may hold.
 SUBMIT_MAX_ROWS = envint("SUBMIT_MAX_ROWS", "20000")
-CELERY_BEAT_SCHEDULE["sweep-submissions"] = {
-    "task": "annotator.sweep_submissions",
-    "schedule": SUBMIT_SWEEP_INTERVAL,
-    # A tick that could not run in time is pointless: the next one does the same.
-    "options": {"expires": SUBMIT_SWEEP_INTERVAL},
-}
+CELERY_BEAT_SCHEDULE["sweep-submissions"] = _every("annotator.sweep_submissions", SUBMIT_SWEEP_INTERVAL)
 
 # --- Callbacks and the reconciler (annotator/tasks/) ---------------------------
 # A pending task with no news (callback) for RECONCILE_AFTER seconds is read back
@@ -329,19 +328,11 @@ CELERY_BEAT_SCHEDULE["sweep-submissions"] = {
 RECONCILE_INTERVAL = envfloat("RECONCILE_INTERVAL", "300")
 RECONCILE_AFTER = envint("RECONCILE_AFTER", "900")
 RECONCILE_BATCH = envint("RECONCILE_BATCH", "200")
-CELERY_BEAT_SCHEDULE["reconcile-tasks"] = {
-    "task": "annotator.reconcile_tasks",
-    "schedule": RECONCILE_INTERVAL,
-    "options": {"expires": RECONCILE_INTERVAL},
-}
+CELERY_BEAT_SCHEDULE["reconcile-tasks"] = _every("annotator.reconcile_tasks", RECONCILE_INTERVAL)
 # Digest emails go out from this pass, every DIGEST_INTERVAL seconds; it also
 # re-sends emails whose job was lost.
 DIGEST_INTERVAL = envfloat("DIGEST_INTERVAL", "60")
-CELERY_BEAT_SCHEDULE["send-digests"] = {
-    "task": "annotator.send_digests",
-    "schedule": DIGEST_INTERVAL,
-    "options": {"expires": DIGEST_INTERVAL},
-}
+CELERY_BEAT_SCHEDULE["send-digests"] = _every("annotator.send_digests", DIGEST_INTERVAL)
 
 # --- Production hardening (only when DEBUG is false) ------------------------
 if not DEBUG:
