@@ -39,25 +39,21 @@ def add_label_tree(page, scope: str, prefix: str, add_label: str) -> None:
     key(page, f"{prefix}:1:name").fill("road" if prefix == "labels" else f"{prefix}-other")
 
 
+def add_category_attribute(page, n: int, name: str, question: str, choices: tuple[str, ...]) -> None:
+    """Attribute number `n` (0-based): a category attribute with its choices, typed in the builder."""
+    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
+    key(page, f"a{n}:id").fill(name)
+    key(page, f"a{n}:id").dispatch_event("change")
+    key(page, f"a{n}:desc").fill(question)
+    for i, choice in enumerate(choices):
+        page.locator(f"#attribute-{n}").get_by_role("button", name="Add a choice").click()
+        key(page, f"a{n}c:{i}:name").fill(choice)
+
+
 def add_attributes(page, leaf: str) -> None:
     """color (category) and shade, asked only for `leaf` and only when color is red."""
-    card = page.locator("#attributes-card")
-    card.get_by_role("button", name="Add an annotation attribute").click()
-    key(page, "a0:id").fill("color")
-    key(page, "a0:id").dispatch_event("change")
-    key(page, "a0:desc").fill("What colour is it?")
-    page.locator("#attribute-0").get_by_role("button", name="Add a choice").click()
-    key(page, "a0c:0:name").fill("red")
-    page.locator("#attribute-0").get_by_role("button", name="Add a choice").click()
-    key(page, "a0c:1:name").fill("blue")
-    card.get_by_role("button", name="Add an annotation attribute").click()
-    key(page, "a1:id").fill("shade")
-    key(page, "a1:id").dispatch_event("change")
-    key(page, "a1:desc").fill("How dark?")
-    page.locator("#attribute-1").get_by_role("button", name="Add a choice").click()
-    key(page, "a1c:0:name").fill("light")
-    page.locator("#attribute-1").get_by_role("button", name="Add a choice").click()
-    key(page, "a1c:1:name").fill("dark")
+    add_category_attribute(page, 0, "color", "What colour is it?", ("red", "blue"))
+    add_category_attribute(page, 1, "shade", "How dark?", ("light", "dark"))
     key(page, f"a1:lc:{leaf}").check()
     page.locator("#attribute-1").get_by_role("button", name="Add an alternative condition on other attributes").click()
     key(page, "a1:g0:color:red").check()
