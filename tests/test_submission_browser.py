@@ -22,9 +22,9 @@ def _fast_passwords(settings):
 
 
 def test_a_bulk_upload_on_a_phone_dry_runs_confirms_and_follows_the_group_to_done(
-    page, live_server, sandbox_ws, template, tmp_path
+    page, live_server, sandbox_ws, template
 ):
-    worker = reliability.submitting_worker(live_server, tmp_path, concurrency=4).start()
+    worker = reliability.submitting_worker(live_server, concurrency=4).start()
     try:
         page.set_viewport_size(PHONE)
         login_in_browser(page, live_server, "alice", "alice-password-1")

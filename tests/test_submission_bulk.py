@@ -195,7 +195,7 @@ def test_the_command_line_submits_and_waits_with_a_progress_bar(sandbox_ws, user
     )
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps({"attachment": f"https://example.org/{i}.png"}) + "\n" for i in range(20)))
-    worker = reliability.submitting_worker(live_server, tmp_path, concurrency=4).start()
+    worker = reliability.submitting_worker(live_server, concurrency=4).start()
     out = io.StringIO()
     try:
         call_command(
@@ -218,15 +218,13 @@ def test_the_command_line_submits_and_waits_with_a_progress_bar(sandbox_ws, user
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_row_scale_refuses_fails_at_once_and_its_reason_is_on_the_pages(
-    sandbox_ws, users, live_server, tmp_path, client
-):
+def test_a_row_scale_refuses_fails_at_once_and_its_reason_is_on_the_pages(sandbox_ws, users, live_server, client):
     from annotator.composer.models import TaskTemplate
 
     template = TaskTemplate.objects.create(
         workspace=sandbox_ws, name="Streets", task_type="segmentannotation", payload={"labels": ["road"]}
     )
-    worker = reliability.submitting_worker(live_server, tmp_path, concurrency=2).start()
+    worker = reliability.submitting_worker(live_server, concurrency=2).start()
     try:
         with transaction.atomic():
             group = bulk.submit_plan(

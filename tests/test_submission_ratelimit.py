@@ -100,13 +100,13 @@ def test_the_local_limiter_without_redis_spaces_requests():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_two_worker_processes_together_stay_under_the_workspace_limit(sandbox_ws, users, live_server, tmp_path):
+def test_two_worker_processes_together_stay_under_the_workspace_limit(sandbox_ws, users, live_server):
     from annotator.sandbox.models import SandboxTask
     from annotator.tasks.models import SubmissionAttempt, Task
 
     sandbox_ws.rate_limit_per_second = 10
     sandbox_ws.save()
-    workers = [submitting_worker(live_server, tmp_path, concurrency=4).start() for _ in range(2)]
+    workers = [submitting_worker(live_server, concurrency=4).start() for _ in range(2)]
     try:
         create_rows(sandbox_ws, users.alice, 40)
         wait_until(lambda: Task.objects.filter(state="submitted").count() == 40, timeout=40)

@@ -50,11 +50,10 @@ def sandbox_ws(users, live_server, settings):
     return ws
 
 
-def submitting_worker(live_server, tmp_path, *, concurrency: int = 8, **env: str) -> Worker:
+def submitting_worker(live_server, *, concurrency: int = 8, **env: str) -> Worker:
     """A worker on the submission and default queues, with beat (the sweeper) embedded, as `make run` has."""
-    worker = Worker(concurrency=concurrency, pool="threads", SITE_URL=live_server.url, **{**FAST, **env})
+    worker = Worker(concurrency=concurrency, pool="threads", beat=True, SITE_URL=live_server.url, **{**FAST, **env})
     worker.args[worker.args.index("-Q") + 1] = "submission,default"
-    worker.args += ["--beat", "--schedule", str(tmp_path / f"beat-{time.monotonic_ns()}")]
     return worker
 
 
@@ -110,9 +109,9 @@ def broker_at(url: str):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_200_tasks_survive_a_worker_killed_10_times(sandbox_ws, users, live_server, tmp_path):
+def test_200_tasks_survive_a_worker_killed_10_times(sandbox_ws, users, live_server):
     rng = random.Random()
-    worker = submitting_worker(live_server, tmp_path).start()
+    worker = submitting_worker(live_server).start()
     try:
         create_rows(sandbox_ws, users.alice, 200)
         done_at_kill = []
@@ -120,7 +119,7 @@ def test_200_tasks_survive_a_worker_killed_10_times(sandbox_ws, users, live_serv
             time.sleep(rng.uniform(0.1, 0.8))
             worker.kill()
             done_at_kill.append(Task.objects.filter(state=Task.State.SUBMITTED).count())
-            worker = submitting_worker(live_server, tmp_path).start()
+            worker = submitting_worker(live_server).start()
         wait_until(all_submitted(200), timeout=60, message="all 200 rows submitted")
     finally:
         worker.stop()
@@ -131,10 +130,10 @@ def test_200_tasks_survive_a_worker_killed_10_times(sandbox_ws, users, live_serv
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_200_tasks_survive_redis_killed_and_restarted(sandbox_ws, users, live_server, tmp_path, ephemeral_redis):
+def test_200_tasks_survive_redis_killed_and_restarted(sandbox_ws, users, live_server, ephemeral_redis):
     redis_env = {"REDIS_URL": ephemeral_redis.url, "CACHE_URL": ephemeral_redis.url[:-1] + "1"}
     with broker_at(ephemeral_redis.url):
-        worker = submitting_worker(live_server, tmp_path, **redis_env).start()
+        worker = submitting_worker(live_server, **redis_env).start()
         try:
             create_rows(sandbox_ws, users.alice, 200)
             time.sleep(0.5)
@@ -150,7 +149,7 @@ def test_200_tasks_survive_redis_killed_and_restarted(sandbox_ws, users, live_se
                     # Celery's worker can exit on a lost broker connection (kombu's
                     # "Unrecoverable error" on close): a supervisor restarts it, as here.
                     logs.append(worker.log())
-                    worker = submitting_worker(live_server, tmp_path, **redis_env).start()
+                    worker = submitting_worker(live_server, **redis_env).start()
                 time.sleep(0.2)
         finally:
             worker.stop()
@@ -162,13 +161,11 @@ def test_200_tasks_survive_redis_killed_and_restarted(sandbox_ws, users, live_se
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_every_task_is_created_once_despite_500s_429s_and_false_500s(
-    sandbox_ws, users, live_server, tmp_path, settings
-):
+def test_every_task_is_created_once_despite_500s_429s_and_false_500s(sandbox_ws, users, live_server, settings):
     from annotator.tasks.models import SubmissionAttempt
 
     settings.SANDBOX_FAULTS = "error_500=0.3,error_429=0.1,retry_after=1,false_500=0.1"
-    worker = submitting_worker(live_server, tmp_path).start()
+    worker = submitting_worker(live_server).start()
     try:
         create_rows(sandbox_ws, users.alice, 200)
         wait_until(all_submitted(200), timeout=60, message="all 200 rows submitted through the faults")
@@ -185,13 +182,13 @@ def test_every_task_is_created_once_despite_500s_429s_and_false_500s(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_transaction_enqueues_nothing_and_a_400_fails_at_once(sandbox_ws, users, live_server, tmp_path):
+def test_a_rolled_back_transaction_enqueues_nothing_and_a_400_fails_at_once(sandbox_ws, users, live_server):
     from annotator.sandbox.models import SandboxTask
 
     class Rollback(Exception):
         pass
 
-    worker = submitting_worker(live_server, tmp_path, concurrency=2).start()
+    worker = submitting_worker(live_server, concurrency=2).start()
     try:
         with pytest.raises(Rollback), transaction.atomic():
             create_rows(sandbox_ws, users.alice, 3)

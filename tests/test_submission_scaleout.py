@@ -20,12 +20,12 @@ sandbox_ws = reliability.sandbox_ws  # the fixture, shared
     reason="runs in the PostgreSQL pass of `make test`: SQLite serialises writers, so it proves little",
 )
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_on_postgresql_submit_100_tasks_with_no_duplicates(sandbox_ws, users, live_server, tmp_path):
+def test_two_workers_on_postgresql_submit_100_tasks_with_no_duplicates(sandbox_ws, users, live_server):
     assert connection.vendor == "postgresql"
     # Prefork processes, as separate machines would be: nothing shared but Redis and the database.
     workers = []
     for _ in range(2):
-        worker = submitting_worker(live_server, tmp_path, concurrency=4)
+        worker = submitting_worker(live_server, concurrency=4)
         worker.args[worker.args.index("--pool") + 1] = "prefork"
         workers.append(worker.start())
     try:
