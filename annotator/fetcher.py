@@ -79,6 +79,24 @@ def hosts_of(*urls: str) -> list[str]:
     return hosts
 
 
+def public_url_problem(url: str) -> str | None:
+    """Why `url` is not a public http(s) URL the fetcher would reach, or None when it is.
+
+    The check every outbound guard makes before connecting: scheme, no credentials, and every
+    address the host name resolves to public (a name that does not resolve is a problem too).
+    Settings uses it to refuse a private or loopback API base URL."""
+    try:
+        _resolve(_parse(url), trusted=False)
+    except FetchError as error:
+        return error.message
+    return None
+
+
+def is_public_url(url: str) -> bool:
+    """True when `url` is http(s), has no credentials, and its host is public (see above)."""
+    return public_url_problem(url) is None
+
+
 @dataclass(frozen=True)
 class _Target:
     scheme: str

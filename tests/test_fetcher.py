@@ -276,3 +276,17 @@ def test_error_statuses_are_reported_in_words(web):
     port = web.server_port
     with pytest.raises(FetchError, match="HTTP 404"):
         fetch(f"http://127.0.0.1:{port}/missing", allow_hosts=[f"127.0.0.1:{port}"])
+
+
+@pytest.mark.parametrize(("template", "fragment"), HOSTILE)
+def test_is_public_url_says_no_to_every_hostile_url_with_the_reason(listener, template, fragment):
+    url = template.format(port=listener.port)
+    assert fetcher.is_public_url(url) is False
+    assert fragment in fetcher.public_url_problem(url)
+    time.sleep(0.02)
+    assert listener.connections == 0  # a check, not a fetch
+
+
+def test_is_public_url_says_yes_to_a_public_address():
+    assert fetcher.is_public_url("https://93.184.216.34/v1") is True
+    assert fetcher.public_url_problem("http://[2606:2800:220:1:248:1893:25c8:1946]:8443/v1") is None
