@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pprint
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,12 +116,21 @@ def python_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> st
 
 
 def curl_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> str:
-    """A curl command; the body goes through a quoted here-document, so the shell expands nothing in it."""
+    """A curl command that runs nothing but curl, whatever the values hold.
+
+    The base URL is set by a workspace owner and pasted by anyone, so every value is quoted
+    with shlex.quote (a URL in bare single quotes let `'$(…)'` run a command). The body goes
+    through a quoted here-document, so the shell expands nothing in it, under a delimiter that
+    is not one of its lines."""
     body = json.dumps(payload, indent=2, ensure_ascii=False)
-    url = f"{base_url.rstrip('/')}/task/{task_type}"
+    url = shlex.quote(f"{base_url.rstrip('/')}/task/{task_type}")
+    lines = set(body.splitlines())
+    delimiter = "EOF"
+    while delimiter in lines:
+        delimiter += "_"
     return (
-        f"curl -sS -u \"$SCALE_API_KEY:\" -H 'Content-Type: application/json' "
-        f"-X POST '{url}' -d @- <<'EOF'\n{body}\nEOF\n"
+        f"curl -sS -u \"$SCALE_API_KEY:\" -H {shlex.quote('Content-Type: application/json')} "
+        f"-X POST {url} -d @- <<'{delimiter}'\n{body}\n{delimiter}\n"
     )
 
 
