@@ -129,7 +129,7 @@ def curl_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> str:
     while delimiter in lines:
         delimiter += "_"
     return (
-        f"curl -sS -u \"$SCALE_API_KEY:\" -H {shlex.quote('Content-Type: application/json')} "
+        f'curl -sS -u "$SCALE_API_KEY:" -H {shlex.quote("Content-Type: application/json")} '
         f"-X POST {url} -d @- <<'{delimiter}'\n{body}\n{delimiter}\n"
     )
 
