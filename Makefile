@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTHON_FOR_VENV := $(shell command -v python3.11 || command -v python3)
 
-.PHONY: run test lint format bench chromium clean
+.PHONY: install run test lint format bench chromium clean
 
 $(PY):
 	$(PYTHON_FOR_VENV) -m venv $(VENV)
@@ -29,6 +29,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt requirements-local.txt | $(P
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(call install_redis_if_missing)
 	touch $@ $(RUN_STAMP)
+
+# What `make run` installs, alone (the fresh-install smoke test builds its venv so).
+install: $(RUN_STAMP)
 
 run: $(RUN_STAMP)
 	$(PY) -m annotator.devstack run
