@@ -72,6 +72,8 @@ def fresh_clone(tmp_path_factory) -> FreshClone:
     # The committed HEAD only: what a user who clones the repository gets.
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(BASE_DIR), str(root)], check=True)
     subprocess.run(["git", "checkout", "--quiet", "--detach", commit], cwd=root, check=True)
+    # A committed .venv (a developer's symlink) would make `make` reuse that venv.
+    assert not (root / ".venv").exists() and not (root / ".venv").is_symlink(), "the repository holds a .venv"
     # `make install` is the recipe `make run` installs with (RUN_STAMP): one build,
     # reused by every `make run` below as a user's second run reuses it.
     result = subprocess.run(
