@@ -29,10 +29,10 @@ def screenshot(page, name: str) -> None:
     shutil.copy(path, SCREENSHOTS / f"{name}.png")
 
 
-def compose(page, live_server) -> None:
+def compose(page, live_server, task_type: str = "segmentannotation", payload: dict | None = None) -> None:
     """Through the composer's import box: the shortest real path to a submitted task."""
-    page.goto(f"{live_server.url}/compose/segmentannotation/")
-    payload = {
+    page.goto(f"{live_server.url}/compose/{task_type}/")
+    payload = payload or {
         "attachment": f"{live_server.url}/sandbox/media/street-1.png",
         "labels": ["road", "sky", {"choice": "car", "instance_label": True}],
         "project": "street",
@@ -131,7 +131,7 @@ def test_a_task_completes_live_shows_its_mask_and_emails_its_submitter(page, liv
 
 
 def open_video_result(
-    page, live_server, users, media_root, *, task_type: str, payload: dict, annotations: list
+    page, live_server, users, media_root, *, task_type: str, payload: dict, annotations: list | dict
 ) -> None:
     """A completed video task whose annotations file is already copied, open in the viewer."""
     from annotator.tasks.models import ResultFile
@@ -192,11 +192,14 @@ def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_serv
     settings.MEDIA_ROOT = tmp_path
     count = VIDEO_FPS * VIDEO_SECONDS
     # One car track moving 2 px a frame: frame n's box has its left edge at x = 10 + 2n.
-    frames = [
-        {"annotations": [{"uuid": "track-car", "label": "car", "type": "box", "left": 10 + 2 * n, "top": 100,
-                          "width": 60, "height": 40}]}
-        for n in range(count)
-    ]  # fmt: skip
+    # Scale's playback file: tracks keyed by uuid, each frame with its video frame key and time.
+    frames = {
+        "track-car": {"label": "car", "geometry": "box", "frames": [
+            {"key": n, "timestamp": n / VIDEO_FPS, "left": 10 + 2 * n, "top": 100, "width": 60, "height": 40,
+             "attributes": {}}
+            for n in range(count)
+        ]}
+    }  # fmt: skip
     payload = {"attachment": f"{live_server.url}/sandbox/media/{name}", "frame_rate": VIDEO_FPS}
     open_video_result(
         page, live_server, users, tmp_path, task_type="videoplaybackannotation", payload=payload, annotations=frames
@@ -233,3 +236,87 @@ def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_serv
     # Boxes follow the picture frame by frame, not only at the ~4 timeupdate events a second.
     assert page.evaluate("() => window.framesSeen.size") > 10
     assert page.js_errors == []
+
+
+def sandbox_worker(live_server, users, settings, **env: str) -> support.Worker:
+    """Workspace A on the sandbox, and a real worker that submits, completes and calls back."""
+    from annotator.sandbox.models import SandboxAccount
+
+    settings.SITE_URL = live_server.url
+    settings.SANDBOX_FAULTS = ""
+    ws = users.ws_a
+    ws.set_api_key("browser-test-key")
+    ws.save()
+    SandboxAccount.objects.ensure("browser-test-key", ws.callback_auth_key)
+    return support.Worker(concurrency=3, SITE_URL=live_server.url, SANDBOX_COMPLETE_AFTER="2", **env).start()
+
+
+BOX_ALPHA = """([x, y]) => document.querySelector('#rv-boxes').getContext('2d').getImageData(x, y, 1, 1).data[3]"""
+
+
+def test_a_playback_task_completed_by_the_sandbox_draws_its_tracks(page, live_server, users, settings):
+    """Scale's playback file is an object of tracks keyed by uuid, not an array of frames:
+    the viewer used to read it as nothing ("frame 0 / 0", no boxes, no legend)."""
+    worker = sandbox_worker(live_server, users, settings)
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        payload = {
+            "attachment": f"{live_server.url}/sandbox/media/traffic.mp4",
+            "attachment_type": "video",
+            "frame_rate": 5,
+            "geometries": {"box": {"objects_to_annotate": ["car", "pedestrian"]}},
+            "instruction": "Box every car and pedestrian.",
+        }
+        compose(page, live_server, "videoplaybackannotation", payload)
+        # The task page polls until the result is copied, then the viewer draws it.
+        page.wait_for_selector("#result-viewer[data-drawn='1']", timeout=60000)
+    finally:
+        worker.stop()
+    task = Task.objects.get()
+    assert task.display_status == "completed"
+    annotations_url = page.evaluate("() => JSON.parse(document.getElementById('viewer-data').textContent).annotations")
+    tracks = page.evaluate("(u) => fetch(u).then(r => r.json())", annotations_url)
+    assert isinstance(tracks, dict) and len(tracks) == 2  # the sandbox answers as Scale does
+
+    # The legend names each track by its label and number.
+    legend = page.locator("#rv-tracks li")
+    assert sorted(legend.all_text_contents()) == [" car 1", " pedestrian 1"]
+    frames = len(next(iter(tracks.values()))["frames"])
+    assert page.locator("#rv-frame-no").text_content() == f"frame 0 / {frames - 1}"
+    page.wait_for_function("() => document.querySelector('#rv-video').readyState >= 2", timeout=15000)
+
+    # Scrub to the last frame: each track's box is drawn where the file puts it.
+    page.locator("#rv-scrub").fill(str(frames - 1))
+    assert page.locator("#rv-frame-no").text_content() == f"frame {frames - 1} / {frames - 1}"
+    for track in tracks.values():
+        box = track["frames"][-1]
+        left, top, height = round(box["left"]), round(box["top"]), box["height"]
+        assert page.evaluate(BOX_ALPHA, [left, round(top + height / 2)]) > 0, track["label"]
+    page.locator("#rv-scrub").fill("0")
+    for track in tracks.values():
+        box = track["frames"][0]
+        assert page.evaluate(BOX_ALPHA, [round(box["left"]), round(box["top"] + box["height"] / 2)]) > 0
+    page.screenshot(path=str(support.ARTIFACTS / "task-page-playback-result.png"), full_page=True)
+    assert page.js_errors == []
+    assert_fits_phone(
+        page, live_server, f"/tasks/{task.code}/", "task-page-playback-result-phone", "#result-viewer[data-drawn='1']"
+    )
+
+
+def assert_fits_phone(page, live_server, path: str, name: str, ready: str = "body") -> None:
+    """The page at 375 px wide: nothing sticks out sideways (a screenshot is kept to look at)."""
+    phone = page.context.browser.new_context(viewport={"width": 375, "height": 800})
+    try:
+        p2 = phone.new_page()
+        login_in_browser(p2, live_server, "alice", "alice-password-1")
+        p2.goto(f"{live_server.url}{path}")
+        p2.wait_for_selector(ready)
+        too_wide = p2.evaluate(
+            """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 376)
+                 .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)"""
+        )
+        assert p2.evaluate("document.documentElement.scrollWidth") <= 375, too_wide
+        support.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        p2.screenshot(path=str(support.ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        phone.close()

@@ -53,6 +53,107 @@
     if (opacity) opacity.addEventListener("input", draw);
   }
 
+  // Scale's two video result files, read into one list of frames in time order,
+  // each {t: seconds, annotations: [{uuid, type, label, attributes, ...geometry}]}:
+  //   videoannotation: an array, element i = frame i (at i / frame_rate s);
+  //   videoplaybackannotation: an object of tracks keyed by uuid,
+  //     {label (only with with_labels), geometry: "box"|…, frames: [{key, timestamp, attributes, …}]}.
+  // Playback frames may be keyframes only: between two of a track's entries the
+  // geometry is interpolated, as Scale's own player does.
+  var GEOMETRY_FIELDS = ["left", "top", "width", "height", "x", "y", "rotation"];
+
+  function playbackFrames(json, rate) {
+    var byTime = {};
+    var times = [];
+    var tracks = [];
+    Object.keys(json).forEach(function (uuid) {
+      var track = json[uuid];
+      if (!track || typeof track !== "object" || !Array.isArray(track.frames)) return;
+      var entries = track.frames.filter(function (f) { return f && typeof f === "object"; }).map(function (f) {
+        var t = typeof f.timestamp === "number" ? f.timestamp : (typeof f.key === "number" ? f.key / rate : NaN);
+        return { t: t, f: f };
+      }).filter(function (e) { return isFinite(e.t); });
+      entries.sort(function (a, b) { return a.t - b.t; });
+      if (!entries.length) return;
+      tracks.push({ uuid: uuid, track: track, entries: entries });
+      entries.forEach(function (e) {
+        var k = e.t.toFixed(3);
+        if (!(k in byTime)) { byTime[k] = e.t; times.push(e.t); }
+      });
+    });
+    times.sort(function (a, b) { return a - b; });
+    return times.map(function (t) {
+      var annotations = [];
+      tracks.forEach(function (tr) {
+        var e = tr.entries;
+        if (t < e[0].t - 1e-6 || t > e[e.length - 1].t + 1e-6) return;
+        var i = 0;
+        while (i < e.length - 1 && e[i + 1].t <= t + 1e-6) i++;
+        var a = shapeOf(e[i].f, tr.track.geometry);
+        if (Math.abs(e[i].t - t) > 1e-6 && i + 1 < e.length) {
+          a = interpolate(a, shapeOf(e[i + 1].f, tr.track.geometry), (t - e[i].t) / (e[i + 1].t - e[i].t));
+        }
+        a.uuid = tr.uuid;
+        a.type = String(tr.track.geometry || a.type || "box");
+        if (typeof tr.track.label === "string") a.label = tr.track.label;
+        annotations.push(a);
+      });
+      return { t: t, annotations: annotations };
+    });
+  }
+
+  function shapeOf(f, geometry) {
+    var a = {};
+    Object.keys(f).forEach(function (k) { a[k] = f[k]; });
+    // Boxes: Scale's hypothesis example says left/top, FiftyOne reads x/y; accept both.
+    if ((geometry === "box" || geometry === undefined) && a.left === undefined && a.width !== undefined) {
+      a.left = a.x; a.top = a.y; delete a.x; delete a.y;
+    }
+    return a;
+  }
+
+  function interpolate(a, b, k) {
+    var out = {};
+    Object.keys(a).forEach(function (key) { out[key] = a[key]; });
+    GEOMETRY_FIELDS.forEach(function (key) {
+      if (typeof a[key] === "number" && typeof b[key] === "number") out[key] = a[key] + (b[key] - a[key]) * k;
+    });
+    if (Array.isArray(a.vertices) && Array.isArray(b.vertices) && a.vertices.length === b.vertices.length) {
+      out.vertices = a.vertices.map(function (v, i) {
+        var w = b.vertices[i] || v;
+        return { x: v.x + (w.x - v.x) * k, y: v.y + (w.y - v.y) * k };
+      });
+    }
+    return out;
+  }
+
+  function readFrames(json, rate) {
+    if (Array.isArray(json)) {
+      return json.map(function (f, i) { return { t: i / rate, annotations: (f && Array.isArray(f.annotations)) ? f.annotations : [] }; });
+    }
+    if (json && typeof json === "object") return playbackFrames(json, rate);
+    return [];
+  }
+
+  // Tracks named as a person reads them: "car 1", "car 2", "pedestrian 1"
+  // (numbered per label in order of first appearance), never by uuid.
+  function nameTracks(frames) {
+    var names = {};
+    var order = [];
+    var perLabel = {};
+    frames.forEach(function (f) {
+      f.annotations.forEach(function (a) {
+        var id = String(a.uuid || a.label || "");
+        if (id in names) return;
+        var label = typeof a.label === "string" && a.label ? a.label : "track";
+        perLabel[label] = (perLabel[label] || 0) + 1;
+        names[id] = label + " " + perLabel[label];
+        order.push(id);
+      });
+    });
+    return { names: names, order: order };
+  }
+
   function video(root, data) {
     var canvas = root.querySelector("#rv-boxes");
     var scrub = root.querySelector("#rv-scrub");
@@ -62,9 +163,12 @@
     var vid = root.querySelector("#rv-video");
     var img = root.querySelector("#rv-frame");
     var frames = [];
+    var names = {};
     var current = 0;
     var timer = null;
     var rate = Number(data.frame_rate) || 1;
+
+    function trackId(a) { return String(a.uuid || a.label || ""); }
 
     function drawBoxes() {
       var ctx = canvas.getContext("2d");
@@ -73,18 +177,22 @@
       ctx.lineWidth = Math.max(2, canvas.width / 400);
       ctx.font = Math.max(12, canvas.width / 60) + "px system-ui, sans-serif";
       anns.forEach(function (a) {
-        var color = trackColor(String(a.uuid || a.label || ""));
+        var id = trackId(a);
+        var color = trackColor(id);
+        var name = names[id] || a.label || "";
         ctx.strokeStyle = color; ctx.fillStyle = color;
         if (a.type === "box" || (a.width !== undefined && a.height !== undefined)) {
           ctx.strokeRect(a.left, a.top, a.width, a.height);
-          ctx.fillText(a.label || "", a.left + 2, Math.max(12, a.top - 4));
+          ctx.fillText(name, a.left + 2, Math.max(12, a.top - 4));
         } else if (Array.isArray(a.vertices) && a.vertices.length) {
           ctx.beginPath();
           a.vertices.forEach(function (v, i) { if (i) ctx.lineTo(v.x, v.y); else ctx.moveTo(v.x, v.y); });
           if (a.type === "polygon") ctx.closePath();
           ctx.stroke();
+          ctx.fillText(name, a.vertices[0].x + 2, Math.max(12, a.vertices[0].y - 4));
         } else if (a.x !== undefined && a.y !== undefined) {
           ctx.beginPath(); ctx.arc(a.x, a.y, 4, 0, 2 * Math.PI); ctx.fill();
+          ctx.fillText(name, a.x + 6, Math.max(12, a.y - 6));
         }
       });
       label.textContent = "frame " + current + " / " + Math.max(0, frames.length - 1);
@@ -93,6 +201,19 @@
 
     function sizeTo(w, h) {
       if (w && h && (canvas.width !== w || canvas.height !== h)) { canvas.width = w; canvas.height = h; }
+    }
+
+    function timeOf(n) { return frames[n] ? frames[n].t : n / rate; }
+
+    // The last frame at or before the video's time (frames are in time order).
+    function frameAt(seconds) {
+      var lo = 0, hi = frames.length - 1;
+      if (hi < 0 || seconds < frames[0].t - 1e-3) return 0;
+      while (lo < hi) {
+        var mid = (lo + hi + 1) >> 1;
+        if (frames[mid].t <= seconds + 1e-3) lo = mid; else hi = mid - 1;
+      }
+      return lo;
     }
 
     function show(n) {
@@ -104,8 +225,8 @@
           img.onload = function () { sizeTo(img.naturalWidth, img.naturalHeight); drawBoxes(); };
           img.src = src;
         }
-      } else if (vid && Math.abs(vid.currentTime * rate - current) >= 1 && vid.paused) {
-        vid.currentTime = current / rate;
+      } else if (vid && vid.paused && frameAt(vid.currentTime) !== current) {
+        vid.currentTime = timeOf(current);
       }
       drawBoxes();
     }
@@ -133,10 +254,10 @@
       // timeupdate fires only about four times a second: while the video plays,
       // follow it every animation frame so each video frame gets its own boxes.
       var follow = function () {
-        var t = vid.currentTime * rate;
         // Paused, the video sits on the frame the scrubber chose; a seek may land a hair before it.
-        if (!(vid.paused && !vid.ended && Math.abs(t - current) < 1)) {
-          var n = Math.max(0, Math.min(Math.floor(t + 1e-6), frames.length - 1));
+        var gap = current + 1 < frames.length ? timeOf(current + 1) - timeOf(current) : 1 / rate;
+        if (!(vid.paused && !vid.ended && Math.abs(vid.currentTime - timeOf(current)) < gap)) {
+          var n = frameAt(vid.currentTime);
           if (n !== current) { current = n; scrub.value = String(n); drawBoxes(); }
         }
         if (!vid.paused && !vid.ended) window.requestAnimationFrame(follow);
@@ -148,23 +269,25 @@
     }
 
     fetch(data.annotations, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (json) {
-      frames = Array.isArray(json) ? json : [];
+      frames = readFrames(json, rate);
       scrub.max = String(Math.max(0, frames.length - 1));
-      var seen = {};
-      frames.forEach(function (f) {
-        ((f && f.annotations) || []).forEach(function (a) {
-          var id = String(a.uuid || a.label || "");
-          if (!seen[id]) seen[id] = a.label || id;
-        });
-      });
-      Object.keys(seen).forEach(function (id) {
+      var named = nameTracks(frames);
+      names = named.names;
+      named.order.forEach(function (id) {
         var li = document.createElement("li");
+        li.title = id;  // the uuid stays findable, but is not the name
         var sw = document.createElement("span");
         sw.className = "swatch"; sw.style.backgroundColor = trackColor(id);
         li.appendChild(sw);
-        li.appendChild(document.createTextNode(" " + seen[id] + " · " + id.slice(0, 8)));
+        li.appendChild(document.createTextNode(" " + names[id]));
         tracks.appendChild(li);
       });
+      if (!named.order.length) {
+        var empty = document.createElement("li");
+        empty.className = "muted";
+        empty.textContent = "The annotations file holds no tracks.";
+        tracks.appendChild(empty);
+      }
       if (!canvas.width || canvas.width === 300) sizeTo(1280, 720);
       show(0);
       root.dataset.drawn = "1";
