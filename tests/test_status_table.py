@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.core.cache import cache
@@ -154,23 +155,66 @@ def test_it_counts_tasks_per_status(alice_client, users):
 def test_the_poll_swaps_only_the_cells_of_changed_rows(alice_client, users):
     old, changing = many(users, 2)
     since = timezone.now().isoformat()
+    top = changing.created_at.isoformat()
     Task.objects.filter(pk=changing.pk).update(scale_status="completed", updated_at=timezone.now())
-    response = alice_client.get("/tasks/", {"poll": "1", "since": since}, HTTP_HX_REQUEST="true")
+    response = alice_client.get("/tasks/", {"poll": "1", "since": since, "top": top}, HTTP_HX_REQUEST="true")
     page = response.content.decode()
-    assert f'id="st-{changing.code}" data-label="Status" hx-swap-oob="true"' in page
+    assert f'<template data-changed-cells><td id="st-{changing.code}" data-label="Status">' in page
     assert "status-completed" in page
     assert f"st-{old.code}" not in page
-    # Rows and checkboxes are never in the poll answer: selection and focus survive.
-    assert "<template><td" in page and "<tr" not in page and 'type="checkbox"' not in page
+    # Rows and checkboxes are not in the poll answer when no task is new: selection and focus survive.
+    assert "<tr" not in page and 'type="checkbox"' not in page and "data-new-rows" not in page
     assert 'id="task-counts"' in page and 'hx-trigger="every 4s"' in page
+    # No out-of-band swap can miss its target (htmx:oobErrorNoTarget): only the counts are oob.
+    assert page.count("hx-swap-oob") == 1
 
 
-def test_the_poll_counts_newer_rows_without_inserting_them(alice_client, users):
+def test_the_poll_sends_the_rows_of_new_tasks_and_moves_its_top(alice_client, users):
+    (first,) = many(users, 1)
+    top = first.created_at.isoformat()
+    since = timezone.now().isoformat()
+    newer = make_task(users.ws_a, users.alice, unique_id="newer-one", scale_task_id="d" * 24)
+    response = alice_client.get("/tasks/", {"poll": "1", "since": since, "top": top}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert f'<template data-new-rows><tr id="row-{newer.code}">' in page
+    assert f"st-{first.code}" not in page  # unchanged since
+    # Its cells are in its row, not sent a second time as changed cells.
+    assert page.count(f'id="st-{newer.code}"') == 1
+    # The next poll asks for what is newer than this one.
+    assert f"top={quote(newer.created_at.isoformat())}" in page.replace("&amp;", "&")
+
+
+def test_the_first_page_of_an_empty_table_polls_for_new_rows(alice_client, users):
+    page = alice_client.get("/tasks/")
+    assert page.context["top"] and 'id="task-rows"' in page.content.decode()
+    task = make_task(users.ws_a, users.alice, unique_id="first-ever")
+    response = alice_client.get(
+        "/tasks/",
+        {"poll": "1", "since": page.context["since_token"], "top": page.context["top"]},
+        HTTP_HX_REQUEST="true",
+    )
+    assert f'<tr id="row-{task.code}">' in response.content.decode()
+
+
+def test_more_new_tasks_than_a_page_are_offered_as_a_reload(alice_client, users, settings):
+    from annotator.tasks import views
+
+    (first,) = many(users, 1)
+    top = first.created_at.isoformat()
+    for i in range(views.PAGE_SIZE + 1):
+        make_task(users.ws_a, users.alice, unique_id=f"burst-{i}", scale_task_id=f"{i + 1:024x}")
+    response = alice_client.get("/tasks/", {"poll": "1", "since": top, "top": top}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert f"{views.PAGE_SIZE + 1} newer tasks — show" in page and "data-new-rows" not in page
+
+
+def test_later_pages_and_other_sorts_never_insert_rows(alice_client, users):
     (first,) = many(users, 1)
     top = first.created_at.isoformat()
     make_task(users.ws_a, users.alice, unique_id="newer-one", scale_task_id="d" * 24)
-    response = alice_client.get("/tasks/", {"poll": "1", "since": top, "top": top}, HTTP_HX_REQUEST="true")
-    assert "1 newer task — show" in response.content.decode()
+    for extra in ({"sort": "updated_desc"}, {"cursor": "junk"}):
+        response = alice_client.get("/tasks/", {"poll": "1", "since": top, "top": top, **extra}, HTTP_HX_REQUEST="true")
+        assert "data-new-rows" not in response.content.decode()
 
 
 def test_rows_carry_labels_for_phone_width(alice_client, users):

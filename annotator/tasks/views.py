@@ -287,6 +287,8 @@ def task_list(request: HttpRequest) -> HttpResponse:
             (k, k.replace("_", " ").replace("desc", "newest first").replace("asc", "oldest first")) for k in SORTS
         ],
         "since_token": started.isoformat(),
+        # Where new rows go on top: the newest row shown, or (an empty table) now.
+        "top": (rows[0].created_at if rows else started).isoformat() if _inserts_new_rows(f) else "",
         "poll_query": f.query(),
         "quiet_before": long_pending_cutoff(),
         "export_query": f.query(cursor=""),
@@ -296,18 +298,41 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render(request, "tasks/list.html", ctx)
 
 
+def _inserts_new_rows(f: Filters) -> bool:
+    # Only the first page, newest first, has a place where a new task belongs: the top.
+    return not f.cursor and f.sort == "created_desc"
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        return parse_datetime(text)
+    except ValueError:  # well-formed but impossible, e.g. T99:99:99
+        return None
+
+
 def _poll(request: HttpRequest, workspace, f: Filters, rows: list[Task], ctx: dict) -> HttpResponse:
-    """Only what changed since the last poll, swapped cell by cell: filters,
-    checked boxes, scroll and focus on the page are left alone."""
-    since = parse_datetime(request.GET.get("since", "")) or timezone.now()
-    ctx["changed"] = [t for t in rows if t.updated_at >= since]
+    """Only what changed since the last poll: the cells of changed rows and the
+    rows of tasks created since, which tasks.js puts in place. Filters, checked
+    boxes, scroll and focus on the page are left alone."""
+    since = _moment(request.GET.get("since", "")) or timezone.now()
+    top = _moment(request.GET.get("top", "")) if _inserts_new_rows(f) else None
+    new_rows: list[Task] = []
     newer = 0
-    if not f.cursor and f.sort == "created_desc" and request.GET.get("top"):
-        top = parse_datetime(request.GET["top"])
-        if top is not None:
+    if top is not None:
+        new_rows = list(
+            filtered(workspace, f).filter(created_at__gt=top).order_by("-created_at", "-id")[: PAGE_SIZE + 1]
+        )
+        if len(new_rows) > PAGE_SIZE:
+            # Too many to slide in: offer a reload instead.
             newer = filtered(workspace, f).filter(created_at__gt=top).order_by()[:100].count()
+            new_rows = []
+        elif new_rows:
+            top = new_rows[0].created_at
+    fresh = {t.pk for t in new_rows}
+    ctx["new_rows"] = new_rows
+    ctx["changed"] = [t for t in rows if t.updated_at >= since and t.pk not in fresh]
     ctx["newer"] = newer
-    ctx["top"] = request.GET.get("top", "")
+    ctx["top"] = top.isoformat() if top is not None else ""
     return render(request, "tasks/list.html#poll", ctx)
 
 

@@ -1,7 +1,7 @@
-// The status table's selection and the task page's live timeline.
-// Live refresh swaps single cells (hx-swap-oob), never the rows, so what the
-// user is doing (checked boxes, focus, scroll) is left alone; this file only
-// keeps the selection count and the open <details> right.
+// The status table's selection and live rows, and the task page's live timeline.
+// Live refresh swaps single cells and slides new tasks' rows in on top; it
+// never re-renders rows the page shows, so what the user is doing (checked
+// boxes, focus, scroll, typed filters) is left alone.
 (function () {
   "use strict";
 
@@ -34,6 +34,41 @@
     });
     updateSelection();
   }
+
+  // The poll answers with <template>s inside #task-live: rows of tasks created
+  // since, and cells of rows that changed. A cell whose row this page does not
+  // show (another page, another filter) is dropped quietly.
+  function applyPoll() {
+    var live = document.getElementById("task-live");
+    var body = document.getElementById("task-rows");
+    if (!live || !body) return;
+    var rows = live.querySelector("template[data-new-rows]");
+    if (rows) {
+      var fresh = [];
+      Array.prototype.forEach.call(rows.content.children, function (tr) {
+        if (!document.getElementById(tr.id)) fresh.push(tr);
+      });
+      var first = body.firstChild;
+      fresh.forEach(function (tr) { body.insertBefore(tr, first); });
+      rows.remove();
+      if (fresh.length) {
+        var wrap = document.getElementById("task-table-wrap");
+        var empty = document.getElementById("task-empty");
+        if (wrap) wrap.hidden = false;
+        if (empty) empty.hidden = true;
+      }
+    }
+    var cells = live.querySelector("template[data-changed-cells]");
+    if (cells) {
+      Array.prototype.slice.call(cells.content.children).forEach(function (td) {
+        var old = td.id && document.getElementById(td.id);
+        if (old) old.replaceWith(td);
+      });
+      cells.remove();
+    }
+    updateSelection();
+  }
+  document.addEventListener("htmx:afterSwap", applyPoll);
 
   // The task page's timeline is re-rendered while the task is live: keep the
   // raw bodies the reader opened open.
