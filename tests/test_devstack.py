@@ -1,10 +1,15 @@
 """`make run` end to end: it serves the login page, accepts the demo login, restarts a
-dead worker, and Ctrl-C leaves no process behind."""
+dead worker; SIGINT, SIGTERM and SIGHUP leave no process behind however it was started;
+a port taken before runserver binds it is retried, and demo_setup reports the real URL."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from annotator.devstack import free_port
+from annotator.devstack import free_port, port_is_free
 from tests.support import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +49,26 @@ def _direct_worker(launcher: int) -> int | None:
         if ppid == launcher and b"celery" in cmdline and b"worker" in cmdline:
             return pid
     return None
+
+
+def _sessions_of(pids: set[int]) -> set[int]:
+    """The session ids of these processes: the launcher starts each child in its own."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            found.add(os.getsid(pid))
+    return found
+
+
+def _in_sessions(sessions: set[int]) -> set[int]:
+    """Every live process in these sessions, including ones forked after we looked (beat, a pool child)."""
+    alive = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[4]) in sessions:
+                alive.add(int(stat.parent.name))
+    return alive
 
 
 def _alive(pid: int) -> bool:
@@ -100,3 +125,111 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _launcher_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "CACHE_URL", "SITE_URL"}}
+    env.update({"DATA_DIR": str(tmp_path), "WORKER_CONCURRENCY": "1", **extra})
+    return env
+
+
+def _start_in_background(tmp_path: Path, command: list[str], **extra: str) -> int:
+    """As `setsid make run &` does from a script: SIGINT ignored (a shell's background job), own session."""
+    log = tmp_path / "run.log"
+    script = f"setsid {shlex.join(command)} >{shlex.quote(str(log))} 2>&1 & echo $!"
+    out = subprocess.run(
+        ["bash", "-c", script],
+        cwd=BASE_DIR,
+        env=_launcher_env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(out.stdout.strip())
+    wait_until(lambda: os.getpgid(pid) == pid, timeout=10, message="setsid to make the launcher a group leader")
+    return pid
+
+
+def _wait_running(tmp_path: Path, pid: int) -> str:
+    output = lambda: (tmp_path / "run.log").read_text(errors="replace")  # noqa: E731
+    wait_until(lambda: "annotator is running at" in output() or not _alive(pid), timeout=90, message="the stack")
+    assert _alive(pid), output()
+    return output()
+
+
+def _kill_leftovers(sessions: set[int]) -> None:
+    for p in _in_sessions(sessions):
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, False), (signal.SIGHUP, False)],
+    ids=["SIGINT-to-group", "SIGTERM", "SIGHUP"],
+)
+def test_a_launcher_started_in_the_background_stops_everything_on_a_signal(tmp_path, sig, to_group):
+    port = free_port()
+    pid = _start_in_background(tmp_path, [sys.executable, "-m", "annotator.devstack", "run"], PORT=str(port))
+    sessions = {pid}
+    try:
+        _wait_running(tmp_path, pid)
+        tree = _children_of(pid)
+        assert len(tree) >= 3, "redis, the worker and the web server should be running"
+        sessions = _sessions_of({pid, *tree})
+        assert len(sessions) >= 4, "the launcher, redis, the worker and the web server each have a session"
+        # SIGINT goes to the process group, as `kill -INT -PGID` or Ctrl-C sends it.
+        os.killpg(pid, sig) if to_group else os.kill(pid, sig)
+        wait_until(lambda: not _alive(pid), timeout=30, message=f"the launcher to exit on {sig.name}")
+        wait_until(lambda: not _in_sessions(sessions), timeout=15, message="every child to exit")
+        assert port_is_free(port)
+        assert not (tmp_path / "run.json").exists(), "the stopped stack's URL is still advertised"
+    finally:
+        _kill_leftovers(sessions)
+
+
+RACE = (
+    "import sys, annotator.devstack as d\n"
+    # The port is taken between the launcher's check and runserver's bind: the
+    # check is skipped, so the test's listener takes the port first every time.
+    "d.choose_port = lambda port: port\n"
+    "sys.exit(d.main(['run']))\n"
+)
+
+
+@pytest.mark.slow
+def test_a_port_taken_before_runserver_binds_it_is_retried_and_demo_setup_reports_the_url(tmp_path):
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", 0))
+        thief.listen()
+        taken = thief.getsockname()[1]
+        pid = _start_in_background(tmp_path, [sys.executable, "-c", RACE], PORT=str(taken))
+        sessions = {pid}
+        try:
+            output = _wait_running(tmp_path, pid)
+            sessions = _sessions_of({pid, *_children_of(pid)})
+            assert f"port {taken} was taken" in output
+            url = output.split("annotator is running at ", 1)[1].split()[0].rstrip("/")
+            assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{taken}")
+            assert requests.get(f"{url}/accounts/login/", timeout=10).status_code == 200
+
+            # From another terminal, without SITE_URL: the running stack's URL.
+            env = _launcher_env(tmp_path)
+            shown = subprocess.run(
+                [sys.executable, "manage.py", "demo_setup", "--json"],
+                cwd=BASE_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            details = json.loads(shown.stdout)
+            assert details["site_url"] == url
+            assert details["callback_url"].startswith(url + "/callbacks/")
+            assert details["api_base_url"] == url + "/sandbox/v1"
+            os.kill(pid, signal.SIGTERM)
+            wait_until(lambda: not _alive(pid), timeout=30, message="the launcher to exit")
+            wait_until(lambda: not _in_sessions(sessions), timeout=15, message="every child to exit")
+        finally:
+            _kill_leftovers(sessions)

@@ -139,6 +139,7 @@ def test_demo_setup_is_idempotent_and_prints_json(db):
         "username",
         "password",
         "workspace",
+        "site_url",
         "callback_url",
         "callback_auth_key",
         "api_base_url",

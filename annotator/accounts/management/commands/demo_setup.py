@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from pathlib import Path
 
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 
 from annotator.accounts.models import Membership, Workspace
+from annotator.devstack import running_site_url
 
 DEMO_USERNAME = "demo"
 DEMO_WORKSPACE = "Demo workspace"
@@ -48,17 +51,24 @@ class Command(BaseCommand):
 
             SandboxAccount.objects.ensure(api_key=api_key, callback_auth_key=workspace.callback_auth_key)
 
-        details = {
-            "username": DEMO_USERNAME,
-            "password": password,
-            "workspace": workspace.name,
-            "callback_url": workspace.callback_url,
-            "callback_auth_key": workspace.callback_auth_key,
-            "api_base_url": workspace.scale_base_url,
-            "api_key": api_key,
-        }
+        # Run beside `make run`, report the URL the running stack serves (it may
+        # have moved off port 8000), unless SITE_URL says otherwise.
+        site_url = settings.SITE_URL
+        if "SITE_URL" not in os.environ:
+            site_url = running_site_url(Path(settings.DATA_DIR)) or site_url
+        with override_settings(SITE_URL=site_url):
+            details = {
+                "username": DEMO_USERNAME,
+                "password": password,
+                "workspace": workspace.name,
+                "site_url": site_url,
+                "callback_url": workspace.callback_url,
+                "callback_auth_key": workspace.callback_auth_key,
+                "api_base_url": workspace.scale_base_url,
+                "api_key": api_key,
+            }
         if options["json"]:
             self.stdout.write(json.dumps(details))
             return
         self.stdout.write(f"Demo login: {DEMO_USERNAME} / {password}  (workspace: {workspace.name})")
-        self.stdout.write(f"Scale endpoint: {details['api_base_url']}  site: {settings.SITE_URL}")
+        self.stdout.write(f"Scale endpoint: {details['api_base_url']}  site: {site_url}")
