@@ -13,7 +13,7 @@ import pytest
 
 from annotator import scale_rules
 from annotator.composer.compose import compose, curl_snippet, python_snippet
-from annotator.composer.forms import form_data_from_payload
+from annotator.composer.importing import import_payload
 from annotator.composer.matrix import ALWAYS, CONDITIONAL, NEVER, when_asked
 
 SEED = Path(__file__).parent / "fixtures" / "scale" / "seed_examples"
@@ -122,10 +122,10 @@ def test_video_only_fields_are_not_in_the_segmentation_form_and_vice_versa():
     assert "geometries_json" not in seg.fields and "frame_rate" not in seg.fields
     assert "labels_json" not in video.fields and "context_attachments" not in video.fields
     assert "video_frame_rate" in playback.fields and "video_frame_rate" not in video.fields
-    from annotator.composer.forms import FIELD_TO_KEY
+    from annotator.composer.forms import FIELD_TO_KEY, FORM_ONLY_FIELDS
 
     for form in (seg, video, playback):
-        keys = {FIELD_TO_KEY.get(name, name) for name in form.fields}
+        keys = {FIELD_TO_KEY.get(name, name) for name in form.fields if name not in FORM_ONLY_FIELDS}
         # every parameter Scale knows for the type has a place in its form, and nothing else does
         assert keys == set(scale_rules.ALLOWED_FIELDS[form.task_type])
 
@@ -133,14 +133,15 @@ def test_video_only_fields_are_not_in_the_segmentation_form_and_vice_versa():
 @pytest.mark.parametrize("task_type", TYPES)
 def test_importing_a_scale_payload_fills_the_form_and_gives_the_same_payload_back(task_type):
     payload = corrected(task_type)
-    data, leftovers = form_data_from_payload(task_type, payload)
-    assert leftovers == []
-    composition = compose(task_type, data)
-    assert composition.payload == scale_rules.build_payload(task_type, payload)
+    imported = import_payload(task_type, payload)
+    assert imported.kept == []
+    composition = compose(task_type, imported.data)
+    assert composition.payload == payload
+    assert json.dumps(composition.payload) == json.dumps(payload)  # same keys, order and characters
     assert composition.issues == []
 
 
-def test_importing_lists_what_the_form_cannot_show():
+def test_importing_keeps_what_the_form_cannot_show_as_written():
     payload = {
         "attachment": "https://e.org/a.png",
         "labels": ["car"],
@@ -149,13 +150,14 @@ def test_importing_lists_what_the_form_cannot_show():
         "context_attachments": [{"attachment": "https://e.org/c.png", "note": "x"}],
         "priority": "high",
     }
-    data, leftovers = form_data_from_payload("segmentannotation", payload)
-    assert len(leftovers) == 4
-    assert any(item.startswith("geometries: not a parameter of segmentannotation") for item in leftovers)
-    assert any(item.startswith("frobnicate:") for item in leftovers)
-    assert any(item.startswith("context_attachments:") for item in leftovers)
-    assert any(item.startswith("priority:") for item in leftovers)
-    assert json.loads(data["labels_json"]) == ["car"]
+    imported = import_payload("segmentannotation", payload)
+    assert imported.kept == ["geometries", "frobnicate", "context_attachments", "priority"]
+    assert json.loads(imported.data["labels_json"]) == ["car"]
+    assert json.loads(imported.data["extra_json"]) == {key: payload[key] for key in imported.kept}
+    composition = compose("segmentannotation", imported.data)
+    assert composition.payload == payload
+    # What Scale's rules refuse is reported against the "Other parameters" box it sits in.
+    assert {issue.field for issue in composition.issues} == {"extra_json"}
 
 
 @pytest.mark.parametrize("task_type", TYPES)

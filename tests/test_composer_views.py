@@ -113,7 +113,7 @@ def test_submit_keeps_a_unique_id_given_in_the_form(alice_client, ws):
     assert Task.objects.get().payload["unique_id"] == "mine-1"
 
 
-def test_import_fills_the_form_and_lists_what_it_left_out(alice_client, ws):
+def test_import_fills_the_form_and_keeps_the_rest_as_written(alice_client, ws):
     payload = {"attachment": "https://e.org/a.png", "labels": ["car", "road"], "frame_rate": 5, "mystery": {"x": 1}}
     response = alice_client.post(
         "/compose/segmentannotation/", {"action": "import", "import_json": json.dumps(payload)}
@@ -121,14 +121,20 @@ def test_import_fills_the_form_and_lists_what_it_left_out(alice_client, ws):
     page = response.content.decode()
     assert 'value="https://e.org/a.png"' in page
     assert "[&quot;car&quot;, &quot;road&quot;]" in page  # the labels builder's hidden field
-    assert "frame_rate: not a parameter of segmentannotation; not imported" in page
-    assert "mystery: not a parameter of segmentannotation; not imported" in page
+    assert "Imported all 4 parameters; 2 kept as written under “Other parameters”: frame_rate, mystery" in page
+    assert "&quot;mystery&quot;: {" in page  # in the Other parameters box, sent as is
     assert Task.objects.count() == 0
 
 
-def test_import_of_text_that_is_not_json_says_so(alice_client, ws):
-    response = alice_client.post("/compose/videoannotation/", {"action": "import", "import_json": "{nope"})
-    assert "The pasted text is not JSON" in response.content.decode()
+def test_import_of_text_that_cannot_be_read_says_where_and_keeps_the_text(alice_client, ws):
+    pasted = '{\n  "attachment": "https://e.org/v.mp4",\n  "frame_rate": five\n}'
+    response = alice_client.post(
+        "/compose/videoannotation/", {"action": "import", "import_json": pasted, "project": "kept-project"}
+    )
+    page = response.content.decode()
+    assert "could not be read: line 3, column 17" in page
+    assert ">\n" + pasted.replace('"', "&quot;") + "</textarea>" in page  # the text stays in its box
+    assert 'value="kept-project"' in page  # and the rest of the form as it was
 
 
 def test_saving_a_template_keeps_everything_but_the_per_task_fields(alice_client, ws):
@@ -158,9 +164,9 @@ def test_editing_a_template_never_changes_tasks_made_from_it(alice_client, ws):
         "/compose/segmentannotation/", {**VALID_SEGMENTATION, "action": "save_template", "library_name": "T"}
     )
     template = TaskTemplate.objects.get()
-    from annotator.composer.forms import form_data_from_payload
+    from annotator.composer.importing import import_payload
 
-    data, _ = form_data_from_payload("segmentannotation", template.payload)
+    data = import_payload("segmentannotation", template.payload).data
     alice_client.post("/compose/segmentannotation/", {**data, "attachment": "https://e.org/1.png", "action": "submit"})
     task = Task.objects.get()
     before = json.loads(json.dumps(task.payload))

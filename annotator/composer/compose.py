@@ -16,7 +16,7 @@ from typing import Any
 from django.http import QueryDict
 
 from annotator import scale_rules
-from annotator.composer.forms import KEY_TO_FIELD, ComposeForm
+from annotator.composer.forms import OMIT, ComposeForm, field_for_key
 
 # The scaleapi SDK's enum member for each task type (TaskType.Segmentannotation does not exist).
 SDK_TASK_TYPES = {
@@ -73,9 +73,42 @@ def compose(task_type: str, data: QueryDict | dict[str, Any], **form_kwargs: Any
         for message in messages
     ]
     payload = scale_rules.build_payload(task_type, form.rules_data())
+    cleaned = getattr(form, "cleaned_data", {})
+    if cleaned.get("attachment_type") == OMIT:
+        payload.pop("attachment_type", None)
+    extras = cleaned.get("extra_json")
+    if extras is not None and not isinstance(extras, dict):
+        issues.append(Issue("extra_json", "", 'Other parameters must be a JSON object: {"name": value, …}.'))
+    elif extras:
+        inferred = "attachment_type" if not cleaned.get("attachment_type") else None
+        for key in extras:
+            if key in payload and key != inferred:
+                issues.append(Issue("extra_json", key, "is also set by the form above; keep it in one place only."))
+        # Sent exactly as written: no cleaning, no dropping of empty values.
+        payload.update(extras)
+    payload = _in_order(payload, cleaned.get("key_order"))
     for error in scale_rules.validate(task_type, payload):
-        issues.append(Issue(field_for_path(error.path, error.code, form), error.path, error.message))
+        if isinstance(extras, dict) and _top_key(error.path) in extras:
+            name = "extra_json"
+        else:
+            name = field_for_path(error.path, error.code, form)
+        issues.append(Issue(name, error.path, error.message))
     return Composition(task_type, form, payload, issues)
+
+
+def _in_order(payload: dict[str, Any], order: Any) -> dict[str, Any]:
+    """The payload with the imported key order first (so an import comes back as it went in)."""
+    if not isinstance(order, list) or not order:
+        return payload
+    first = [key for key in order if isinstance(key, str) and key in payload]
+    return {key: payload[key] for key in dict.fromkeys(first + list(payload))}
+
+
+def _top_key(path: str) -> str | None:
+    match = _TOP_KEY.match(path or "")
+    if not match:
+        return None
+    return match.group(1) if match.group(1) is not None else json.loads(f'"{match.group(2)}"')
 
 
 def _form_path(field_name: str) -> str:
@@ -90,11 +123,10 @@ def field_for_path(path: str, code: str, form: ComposeForm) -> str:
         # The "neither attachment nor attachments" error has no single path: the video URL is
         # the field most people fill in.
         return "attachment" if code == "attachment.missing" and "attachment" in form.fields else ""
-    match = _TOP_KEY.match(path)
-    if not match:
+    key = _top_key(path)
+    if key is None:
         return ""
-    key = match.group(1) if match.group(1) is not None else json.loads(f'"{match.group(2)}"')
-    name = KEY_TO_FIELD.get(key, key)
+    name = field_for_key(key)
     return name if name in form.fields else ""
 
 

@@ -10,6 +10,9 @@ from django import forms
 from annotator import scale_rules
 from annotator.composer.models import PER_TASK_FIELDS
 
+# attachment_type's choice for "send no attachment_type at all", so an imported payload
+# without one comes back without one (build_payload otherwise writes the inferred value).
+OMIT = "omit"
 TRI_STATE = [("unknown", "Scale's default"), ("true", "Yes"), ("false", "No")]
 
 
@@ -22,7 +25,8 @@ class NumberField(forms.FloatField):
             return None
         if not math.isfinite(number):
             raise forms.ValidationError("Enter a finite number.")
-        return int(number) if number.is_integer() and "." not in str(value) else number
+        # "2" is an integer; "2.0" and "2e3" are written as floats, so they come back as written.
+        return int(number) if number.is_integer() and not any(c in str(value) for c in ".eE") else number
 
 
 def _tri_state(label: str, help_text: str) -> forms.NullBooleanField:
@@ -65,6 +69,18 @@ FIELD_TO_KEY: dict[str, str] = {
     "base_annotations_json": "base_annotations",
 }
 KEY_TO_FIELD = {key: field for field, key in FIELD_TO_KEY.items()}
+# Fields that are not a payload key of their own.
+FORM_ONLY_FIELDS = ("extra_json", "key_order")
+
+
+def field_for_key(key: str) -> str | None:
+    """The form field that shows payload key `key`, if any (a key named like a field is not one)."""
+    name = KEY_TO_FIELD.get(key, key)
+    if name in FORM_ONLY_FIELDS or FIELD_TO_KEY.get(name, name) != key:
+        return None
+    return name
+
+
 LINE_LIST_FIELDS = ("attachments", "context_attachments")
 BASE_FLAG_HELP = {
     "can_add_base_annotations": "May the annotator draw new annotations next to the ones you provide?",
@@ -79,6 +95,8 @@ class ComposeForm(forms.Form):
     batch = forms.CharField(required=False, max_length=200, help_text="Optional: a batch of that project.")
     instruction = forms.CharField(
         required=False,
+        # Kept exactly as typed or imported: four leading spaces make a markdown code block.
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="Markdown: headings, lists, links and images. Shown to the annotator above the task.",
     )
@@ -93,6 +111,7 @@ class ComposeForm(forms.Form):
             ("", "Work it out from what is filled in"),
             ("video", "video: one video file (attachment)"),
             ("image", "image: a list of frames (attachments)"),
+            (OMIT, "Leave it out (Scale's default)"),
         ],
     )
     attachment = forms.CharField(required=False, label="Attachment URL")
@@ -145,12 +164,21 @@ class ComposeForm(forms.Form):
         help_text='Paste or upload {"annotations": [...]} or {"annotations": {"url": "..."}} in Scale\'s format.',
     )
 
+    extra_json = _json(
+        "Other parameters",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="A JSON object of parameters no field above shows (an import puts them here). "
+        "They are sent exactly as written.",
+    )
+    # The top-level key order of an imported payload, so it is emitted in the same order.
+    key_order = forms.JSONField(required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args: Any, task_type: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.task_type = task_type
         allowed = scale_rules.ALLOWED_FIELDS[task_type]
         for name in list(self.fields):
-            if FIELD_TO_KEY.get(name, name) not in allowed:
+            if name not in FORM_ONLY_FIELDS and FIELD_TO_KEY.get(name, name) not in allowed:
                 del self.fields[name]
         if "attachment_type" in self.fields and task_type == "segmentannotation":
             # image is the only kind: nothing to choose, but an imported explicit "image" is kept.
@@ -175,9 +203,11 @@ class ComposeForm(forms.Form):
         data: dict[str, Any] = {}
         cleaned = getattr(self, "cleaned_data", {})
         for name in self.fields:
-            if name not in cleaned:
+            if name not in cleaned or name in FORM_ONLY_FIELDS:
                 continue
             value = cleaned[name]
+            if name == "attachment_type" and value == OMIT:
+                continue
             if name in LINE_LIST_FIELDS:
                 urls = [line.strip() for line in (value or "").splitlines() if line.strip()]
                 value = [{"attachment": url} for url in urls] if name == "context_attachments" else urls
@@ -187,55 +217,6 @@ class ComposeForm(forms.Form):
 
 class LibraryNameForm(forms.Form):
     library_name = forms.CharField(max_length=200, label="Name in the library")
-
-
-def form_data_from_payload(task_type: str, payload: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """What the browser would post for `payload`, and what the form cannot represent.
-
-    Used by the import and by templates: everything the form has a place for goes there;
-    anything else is returned as a sentence each, so it is shown, never silently dropped.
-    """
-    import json
-
-    form = ComposeForm(task_type=task_type)
-    data: dict[str, str] = {}
-    leftovers: list[str] = []
-    for key, value in payload.items():
-        field_name = KEY_TO_FIELD.get(key, key)
-        field = form.fields.get(field_name) if isinstance(key, str) else None
-        if field is None:
-            leftovers.append(f"{key}: not a parameter of {task_type}; not imported")
-            continue
-        if isinstance(field, forms.JSONField):
-            data[field_name] = json.dumps(value, ensure_ascii=False)
-        elif field_name == "attachments" and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            data[field_name] = "\n".join(value)
-        elif field_name == "context_attachments" and _simple_context(value):
-            data[field_name] = "\n".join(item["attachment"] for item in value)
-        elif isinstance(field, forms.NullBooleanField) and isinstance(value, bool):
-            data[field_name] = "true" if value else "false"
-        elif isinstance(field, (forms.FloatField, forms.IntegerField, forms.TypedChoiceField)) and _is_number(value):
-            data[field_name] = str(value)
-        elif isinstance(field, forms.CharField) and field_name not in LINE_LIST_FIELDS and isinstance(value, str):
-            data[field_name] = value
-        elif isinstance(field, forms.ChoiceField) and not isinstance(field, forms.TypedChoiceField):
-            if value in dict(field.choices):
-                data[field_name] = value
-            else:
-                leftovers.append(f"{key}: {json.dumps(value)} is not one of the choices; not imported")
-        else:
-            leftovers.append(f"{key}: {json.dumps(value)[:80]} has a shape the form cannot show; not imported")
-    return data, leftovers
-
-
-def _simple_context(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(item, dict) and set(item) == {"attachment"} and isinstance(item["attachment"], str) for item in value
-    )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def template_payload(payload: dict[str, Any]) -> dict[str, Any]:

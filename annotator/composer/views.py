@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -14,7 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator import fetcher, markdown, scale_rules
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.composer import compose as composing
-from annotator.composer.forms import ComposeForm, form_data_from_payload, template_payload
+from annotator.composer import importing
+from annotator.composer.forms import ComposeForm, template_payload
 from annotator.composer.matrix import when_asked
 from annotator.composer.models import AttributeSet, GeometryPreset, LabelSet, TaskTemplate
 from annotator.submission import pipeline
@@ -72,7 +72,14 @@ def _library_json(workspace) -> dict[str, list[dict[str, Any]]]:
 
 
 def _render_composer(
-    request: HttpRequest, task_type: str, form: ComposeForm, *, leftovers: list[str] | None = None, result=None
+    request: HttpRequest,
+    task_type: str,
+    form: ComposeForm,
+    *,
+    kept: list[str] | None = None,
+    result=None,
+    pasted: str = "",
+    paste_error: importing.PasteError | None = None,
 ) -> HttpResponse:
     workspace = require_workspace(request)
     ctx = {
@@ -81,7 +88,9 @@ def _render_composer(
         "type_help": TYPE_HELP[task_type],
         "form": form,
         "f": {name: form[name] for name in form.fields},
-        "leftovers": leftovers or [],
+        "kept": kept or [],
+        "pasted": pasted,
+        "paste_error": paste_error,
         "result": result,
         "library_json": _library_json(workspace),
         "max_labels": scale_rules.MAX_LABELS,
@@ -144,19 +153,25 @@ def _attach_issues(composition: composing.Composition) -> None:
 def _import(request: HttpRequest, task_type: str) -> HttpResponse:
     raw = request.POST.get("import_json", "")
     try:
-        payload = json.loads(raw)
-    except ValueError as error:
-        form = ComposeForm(task_type=task_type, initial=_defaults(require_workspace(request)))
-        messages.error(request, f"The pasted text is not JSON: {error}.")
-        return _render_composer(request, task_type, form)
-    if not isinstance(payload, dict):
-        messages.error(request, "Paste a JSON object: the parameters of one task.")
-        return _render_composer(request, task_type, ComposeForm(task_type=task_type))
-    data, leftovers = form_data_from_payload(task_type, payload)
-    composition = composing.compose(task_type, data)
+        payload = importing.parse_pasted(raw)
+    except importing.PasteError as error:
+        # The form stays as it was and the pasted text stays in its box, to be fixed there.
+        messages.error(request, f"The pasted text could not be read: {error}.")
+        form = ComposeForm(request.POST, task_type=task_type)
+        return _render_composer(request, task_type, form, pasted=raw, paste_error=error)
+    imported = importing.import_payload(task_type, payload)
+    composition = composing.compose(task_type, imported.data)
     _attach_issues(composition)
-    messages.info(request, f"Imported {len(payload) - len(leftovers)} of {len(payload)} parameters.")
-    return _render_composer(request, task_type, composition.form, leftovers=leftovers, result=composition)
+    _import_message(request, imported)
+    return _render_composer(request, task_type, composition.form, result=composition, kept=imported.kept)
+
+
+def _import_message(request: HttpRequest, imported: importing.Imported) -> None:
+    total = len(imported.in_form) + len(imported.kept)
+    text = f"Imported all {total} parameter{'s' if total != 1 else ''}"
+    if imported.kept:
+        text += f"; {len(imported.kept)} kept as written under “Other parameters”: " + ", ".join(imported.kept)
+    messages.info(request, text + ".")
 
 
 def _save_to_library(request: HttpRequest, task_type: str, composition, action: str) -> HttpResponse:
@@ -209,7 +224,10 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
         "matrix": when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes")),
         "instruction_html": markdown.render_markdown(payload.get("instruction") or ""),
         "field_names": list(composition.form.fields),
-        "issues_by_field": {name: composition.issues_for(name) for name in composition.form.fields},
+        # Every field with a place for its problems (key_order is bookkeeping, never shown).
+        "issues_by_field": {
+            name: composition.issues_for(name) for name in composition.form.fields if name != "key_order"
+        },
     }
     return render(request, "composer/_preview.html", ctx)
 
@@ -218,10 +236,11 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
 @require_GET
 def compose_from_template(request: HttpRequest, template_code) -> HttpResponse:
     template = get_for_user(TaskTemplate.objects.all(), request, code=template_code)
-    data, leftovers = form_data_from_payload(template.task_type, template.payload)
-    form = ComposeForm(task_type=template.task_type, initial=data)
+    imported = importing.import_payload(template.task_type, template.payload)
+    blank = ComposeForm(task_type=template.task_type)
+    form = ComposeForm(task_type=template.task_type, initial=importing.initial_for(imported.data, blank))
     messages.info(request, f"Started from the template “{template.name}”: add the attachment and submit.")
-    return _render_composer(request, template.task_type, form, leftovers=leftovers)
+    return _render_composer(request, template.task_type, form, kept=imported.kept)
 
 
 @login_required
