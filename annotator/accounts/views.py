@@ -9,7 +9,14 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator.accounts.access import require_workspace
-from annotator.accounts.forms import NotificationForm, ThrottledLoginForm, WorkspaceSettingsForm
+from annotator.accounts.forms import (
+    NotificationForm,
+    ThrottledLoginForm,
+    WorkspaceSettingsForm,
+    new_sandbox_key,
+    sandbox_available,
+    sync_sandbox_account,
+)
 from annotator.accounts.middleware import SESSION_KEY
 from annotator.accounts.models import Membership, Workspace
 
@@ -42,22 +49,44 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
                 notify_form.save()
                 messages.success(request, "Your email preferences are saved.")
                 return redirect("workspace_settings")
+        elif not is_owner:
+            # Members may read the settings but only owners change them.
+            raise Http404("Only owners can change workspace settings")
+        elif "reset_sandbox_key" in request.POST:
+            return _reset_sandbox_key(request, workspace)
         else:
-            if not is_owner:
-                # Members may read the settings but only owners change them.
-                raise Http404("Only owners can change workspace settings")
             form = WorkspaceSettingsForm(request.POST, instance=workspace)
             if form.is_valid():
                 form.save()
                 messages.success(request, "Workspace settings saved.")
+                if form.new_sandbox_key:
+                    messages.info(request, f"The sandbox made a key for this workspace: {workspace.api_key_hint}.")
                 return redirect("workspace_settings")
     ctx = {
         "form": form,
+        # The stored target: an invalid form has already copied the posted one onto the instance.
+        "can_reset_sandbox_key": is_owner and sandbox_available() and form.was_target == Workspace.Target.SANDBOX,
         "notify_form": notify_form,
         "is_owner": is_owner,
         "members": workspace.membership_set.select_related("user").order_by("user__username"),
     }
     return render(request, "accounts/workspace_settings.html", ctx)
+
+
+def _reset_sandbox_key(request: HttpRequest, workspace: Workspace) -> HttpResponse:
+    if not sandbox_available() or workspace.target != Workspace.Target.SANDBOX:
+        messages.error(request, "Only a workspace that sends tasks to the built-in sandbox has a sandbox key to reset.")
+        return redirect("workspace_settings")
+    old = workspace.get_api_key()
+    workspace.set_api_key(new_sandbox_key())
+    workspace.save(update_fields=["api_key_encrypted", "api_key_hint"])
+    sync_sandbox_account(workspace, rotate_from=old)
+    messages.success(
+        request,
+        f"The sandbox key is reset: {workspace.api_key_hint}. "
+        "Tasks already sent keep working; the old key no longer does.",
+    )
+    return redirect("workspace_settings")
 
 
 @login_required
