@@ -334,6 +334,12 @@ CELERY_BEAT_SCHEDULE["reconcile-tasks"] = _every("annotator.reconcile_tasks", RE
 DIGEST_INTERVAL = envfloat("DIGEST_INTERVAL", "60")
 CELERY_BEAT_SCHEDULE["send-digests"] = _every("annotator.send_digests", DIGEST_INTERVAL)
 
+# --- Inbound input limits (docs/security.md, "Inbound input") -----------------
+# Bytes one composer request (preview, validate, submit, import) may carry. The
+# preview's cost is linear in its size (the JSON and Python snippets); this bounds
+# it. Scale documents no payload limit: raise it if your tasks are larger.
+COMPOSER_MAX_BYTES = envint("COMPOSER_MAX_BYTES", str(256 * 1024))
+
 # --- Production hardening (only when DEBUG is false) ------------------------
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "true")

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from annotator import scale_rules
+from annotator import inbound, scale_rules
 from annotator.composer.models import PER_TASK_FIELDS
 
 # attachment_type's choice for "send no attachment_type at all", so an imported payload
@@ -36,7 +36,29 @@ def _tri_state(label: str, help_text: str) -> forms.NullBooleanField:
 
 
 class BuilderJSONField(forms.JSONField):
-    """JSON in a hidden field or a text box; empty shows as empty, not as "null"."""
+    """JSON in a hidden field or a text box; empty shows as empty, not as "null".
+
+    Parsed with annotator.inbound, so deep nesting, a 5,000-digit number or a lone surrogate
+    is a form error next to the field instead of a 500 (Django's own catches only syntax errors).
+    """
+
+    def to_python(self, value: Any) -> Any:
+        if not isinstance(value, str) or value in self.empty_values or self.disabled:
+            return super().to_python(value)
+        try:
+            parsed = inbound.loads(value, what="this field")
+        except inbound.InputError as error:
+            message = str(error)
+            raise forms.ValidationError(message[0].upper() + message[1:] + ".", code="invalid") from None
+        return forms.fields.JSONString(parsed) if isinstance(parsed, str) else parsed
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if not isinstance(data, str) or self.disabled:
+            return super().bound_data(data, initial)
+        try:
+            return inbound.loads(data)
+        except inbound.InputError:
+            return forms.fields.InvalidJSONInput(data)  # shown back as typed
 
     def prepare_value(self, value: Any) -> Any:
         return "" if value is None else super().prepare_value(value)

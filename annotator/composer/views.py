@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
@@ -33,6 +34,22 @@ LIBRARY_KINDS = {
     "save_preset": (GeometryPreset, "geometries", "geometries"),
     "save_attributeset": (AttributeSet, "attributes", "annotation_attributes"),
 }
+
+
+def _too_large(request: HttpRequest) -> str:
+    """Why this composer request is refused for its size, or "" (checked before anything is parsed)."""
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    limit = settings.COMPOSER_MAX_BYTES
+    if size <= limit:
+        return ""
+    return (
+        f"This task is {size / 1024:,.0f} KB; the composer takes at most {limit / 1024:,.0f} KB "
+        "(COMPOSER_MAX_BYTES). Make the labels, attributes or annotations smaller, or point "
+        "large annotations at a file with a URL."
+    )
 
 
 def _task_type(task_type: str) -> str:
@@ -120,6 +137,16 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
     if request.method == "GET":
         return _render_composer(request, task_type, ComposeForm(task_type=task_type, initial=_defaults(workspace)))
 
+    too_large = _too_large(request)
+    if too_large:
+        # Parsing the fields is cheap; validating and previewing them is what the cap bounds.
+        # The bound form keeps what was typed, so nothing is lost.
+        form = ComposeForm(request.POST, task_type=task_type)
+        form.is_valid()
+        form.add_error(None, too_large)
+        response = _render_composer(request, task_type, form)
+        response.status_code = 400
+        return response
     action = request.POST.get("action", "validate")
     if action == "import":
         return _import(request, task_type)
@@ -209,6 +236,10 @@ def _save_to_library(request: HttpRequest, task_type: str, composition, action: 
 def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     task_type = _task_type(task_type)
     workspace = require_workspace(request)
+    too_large = _too_large(request)
+    if too_large:
+        # A 200 so htmx shows it where the preview goes; nothing of the request is parsed.
+        return render(request, "composer/_preview_too_large.html", {"message": too_large})
     composition = composing.compose(task_type, request.POST)
     payload = composition.payload
     base_url = workspace.scale_base_url

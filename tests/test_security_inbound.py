@@ -1,0 +1,219 @@
+"""Issue 11: what members and Scale send us must not stall the site, lock people out or answer 500."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from annotator.composer import matrix
+from annotator.composer.matrix import ALWAYS, CONDITIONAL, NEVER, when_asked
+
+PREVIEW = "/compose/segmentannotation/preview/"
+COMPOSE = "/compose/segmentannotation/"
+
+
+# --- 1. The "when is it asked?" matrix costs work linear in its input --------------------------
+
+
+def chain(count: int, *, dead_root: bool) -> dict:
+    """Each attribute conditioned twice on the one before (the shape of issue 11's 3 KB post)."""
+    attributes = {}
+    for i in range(count):
+        definition: dict = {"type": "category", "description": f"q{i}?", "choices": ["yes", "no"]}
+        if i:
+            definition["conditions"] = {"attribute_conditions": [{f"attr{i - 1}": "yes"}, {f"attr{i - 1}": "no"}]}
+        elif dead_root:
+            definition["conditions"] = {"label_condition": {"label": ["not-a-label-here"]}}
+        attributes[f"attr{i}"] = definition
+    return attributes
+
+
+def lines_executed(function, *args) -> int:
+    """Lines of matrix.py run by one call: a measure of work that no machine's load can change."""
+    count = 0
+    target = matrix.__file__
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if frame.f_code.co_filename != target:
+            return None
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        function(*args)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_the_matrix_work_grows_linearly_with_chained_conditions():
+    labels = ["car", "person"]
+    small = lines_executed(when_asked, labels, chain(6, dead_root=True))
+    large = lines_executed(when_asked, labels, chain(12, dead_root=True))
+    # Twice the attributes: about twice the work (it was 2^6 = 64 times, and 4x per two more).
+    assert large / small < 2.5, (small, large)
+    wide = lines_executed(when_asked, labels * 2, chain(12, dead_root=True))
+    assert wide / large < 2.5, (large, wide)
+
+
+def test_a_long_dead_chain_is_never_asked_and_each_condition_is_flagged():
+    result = when_asked(["car", "person"], chain(40, dead_root=True))
+    assert all(state == NEVER for row in result.rows for state, _ in row.cells)
+    assert "attr39: condition 1 (attr38 is yes) can never be true" in "\n".join(result.warnings)
+
+
+def test_a_live_chain_of_50_over_50_labels_is_conditional_all_the_way_down():
+    labels = [f"label{i}" for i in range(50)]
+    result = when_asked(labels, chain(50, dead_root=False))
+    states = {row.attribute: {state for state, _ in row.cells} for row in result.rows}
+    assert states["attr0"] == {ALWAYS}
+    assert all(states[f"attr{i}"] == {CONDITIONAL} for i in range(1, 50))
+    assert result.warnings == []
+
+
+def _old_state(defs: dict, attribute: str, label: str, visiting: tuple[str, ...] = ()) -> str:
+    """The definition the matrix had before (recursive, exponential): the reference for its states."""
+    from annotator import scale_rules
+
+    conditions = defs[attribute].get("conditions")
+    if isinstance(conditions, dict) and isinstance(conditions.get("label_condition"), dict):
+        wanted = conditions["label_condition"].get("label")
+        if label not in ([wanted] if isinstance(wanted, str) else wanted or []):
+            return NEVER
+    groups = conditions.get("attribute_conditions") if isinstance(conditions, dict) else None
+    groups = [g for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
+    if not groups:
+        return ALWAYS
+    visiting = (*visiting, attribute)
+
+    def key_holds(other, wanted):
+        if other not in defs or other in visiting:
+            return False
+        if defs[other].get("type", "category") == "category":
+            choices = set(scale_rules.leaf_labels(defs[other].get("choices")))
+            if not {wanted} & choices:
+                return False
+        return _old_state(defs, other, label, visiting) != NEVER
+
+    holds = any(group and all(key_holds(k, v) for k, v in group.items()) for group in groups)
+    return CONDITIONAL if holds else NEVER
+
+
+_names = st.sampled_from(["a", "b", "c", "d", "e"])
+_attribute = st.fixed_dictionaries(
+    {"type": st.sampled_from(["category", "category", "text"]), "choices": st.just(["x", "y"])},
+    optional={
+        "conditions": st.fixed_dictionaries(
+            {},
+            optional={
+                "label_condition": st.fixed_dictionaries({"label": st.lists(st.sampled_from(["car", "bus", "van"]))}),
+                "attribute_conditions": st.lists(
+                    st.dictionaries(_names, st.sampled_from(["x", "y", "z"]), max_size=3), max_size=3
+                ),
+            },
+        )
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_names, _attribute, max_size=5))
+def test_the_linear_matrix_agrees_with_the_recursive_definition(attributes):
+    result = when_asked(["car", "bus"], attributes)
+    for row in result.rows:
+        expected = [_old_state(attributes, row.attribute, label) for label in ["car", "bus"]]
+        assert [state for state, _ in row.cells] == expected, (row.attribute, attributes)
+
+
+def test_an_input_past_the_cap_skips_only_the_table():
+    labels = [f"label{i}" for i in range(50)]
+    result = when_asked(labels, chain(matrix.MAX_WORK // 50, dead_root=False))
+    assert result.rows == [] and "too many to tabulate" in result.too_large
+
+
+def _preview_data(labels: list[str], attributes: dict) -> dict[str, str]:
+    return {
+        "project": "p",
+        "attachment": "https://example.org/street.png",
+        "labels_json": json.dumps(labels),
+        "attributes_json": json.dumps(attributes),
+    }
+
+
+def test_the_preview_of_issue_11s_3kb_post_answers_with_the_matrix(alice_client):
+    data = _preview_data(["car", "person"], chain(22, dead_root=True))
+    assert sum(len(v) for v in data.values()) < 4096
+    response = alice_client.post(PREVIEW, data)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'class="when-asked"' in body
+    assert "attr21: condition 1 (attr20 is yes) can never be true" in body
+
+
+def test_the_preview_of_50_attributes_over_50_labels_draws_every_cell(alice_client):
+    labels = [f"label{i}" for i in range(50)]
+    response = alice_client.post(PREVIEW, _preview_data(labels, chain(50, dead_root=False)))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.count('<td class="cell-conditional" title="if attr0 is yes; or if attr0 is no">') == 50
+    assert body.count('class="cell-conditional"') == 49 * 50
+    assert body.count('class="cell-always"') == 50
+
+
+def test_a_preview_past_the_matrix_cap_says_so_and_still_shows_the_payload(alice_client):
+    labels = [f"label{i}" for i in range(50)]
+    response = alice_client.post(PREVIEW, _preview_data(labels, chain(matrix.MAX_WORK // 50, dead_root=False)))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="matrix-too-large"' in body and "too many to tabulate" in body
+    assert 'id="payload-json"' in body
+
+
+def test_a_composer_request_over_the_size_cap_is_refused_before_it_is_parsed(alice_client, settings, users):
+    from annotator.tasks.models import Task
+
+    settings.COMPOSER_MAX_BYTES = 2048
+    data = _preview_data(["car", "person"], chain(30, dead_root=True))
+    response = alice_client.post(PREVIEW, data)
+    assert response.status_code == 200  # htmx swaps only 2xx: the message goes where the preview goes
+    body = response.content.decode()
+    assert 'id="preview-too-large"' in body and "the composer takes at most 2 KB (COMPOSER_MAX_BYTES)" in body
+    assert 'id="payload-json"' not in body
+
+    response = alice_client.post(COMPOSE, {**data, "action": "submit"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'id="form-errors"' in body and "the composer takes at most 2 KB" in body
+    # What was typed is still in the form, and nothing was created.
+    assert "attr29" in body
+    assert Task.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("attributes_json", "[" * 5000 + "]" * 5000, "nests too deeply"),
+        ("labels_json", "[" * 150 + "]" * 150, "nests more than 100 levels deep"),
+        ("metadata_json", '{"n": ' + "9" * 5000 + "}", "more than 4300 digits"),
+        ("metadata_json", '{"n": 1e999}', "too large to represent"),
+        ("labels_json", '["\\ud800"]', "unpaired surrogate (\\ud800)"),
+        ("attributes_json", '{"\\udfff": {"type": "text", "description": "?"}}', "unpaired surrogate (\\udfff)"),
+    ],
+)
+def test_hostile_json_in_a_composer_field_is_a_form_error(alice_client, users, field, text, message):
+    from annotator.tasks.models import Task
+
+    data = {**_preview_data(["car"], {}), field: text}
+    preview = alice_client.post(PREVIEW, data)
+    assert preview.status_code == 200 and message in preview.content.decode()
+    page = alice_client.post(COMPOSE, {**data, "action": "submit"})
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    assert Task.objects.count() == 0
