@@ -427,6 +427,101 @@
       return null;
     }
 
+    // One attribute's card. Renaming an attribute redraws only the other cards (their condition
+    // pickers list attribute ids): redrawing the card being typed in would take the focus, and
+    // the next keystrokes, away from the person typing.
+    function card(entry, index, leaves) {
+      var def = isObject(entry[1]) ? entry[1] : (entry[1] = {});
+      var key = "a" + index;
+      var legend = el("legend", { text: "Attribute " + (index + 1) + (entry[0] ? ": " + entry[0] : "") });
+      var idInput = el("input", { value: entry[0], "data-key": key + ":id", id: nextId("attr-id"), "class": "attr-id",
+        on: {
+          input: function (e) {
+            entry[0] = e.target.value;
+            legend.textContent = "Attribute " + (index + 1) + (entry[0] ? ": " + entry[0] : "");
+            changed();
+          },
+          change: function (e) {
+            // Conditions of other attributes follow a rename.
+            var old = e.target.defaultValue, now = e.target.value;
+            entries.forEach(function (other) {
+              var groups = getPath(other[1], ["conditions", "attribute_conditions"]);
+              (Array.isArray(groups) ? groups : []).forEach(function (group) {
+                if (isObject(group) && old in group && !(now in group)) { group[now] = group[old]; delete group[old]; }
+              });
+            });
+            e.target.defaultValue = now;
+            changed();
+            refreshOthers(box);
+          }
+        } });
+      var typeSelect = el("select", { id: nextId("attr-type"), "data-key": key + ":type", on: { change: function (e) {
+        def.type = e.target.value; changed(); rerender();
+      } } }, types.map(function (t) { return el("option", { value: t, text: t, selected: (def.type || "category") === t }); }));
+      var description = el("input", { id: nextId("attr-desc"), value: def.description || "", "data-key": key + ":desc",
+        placeholder: "the question annotators see", on: { input: function (e) {
+          setPath(def, ["description"], e.target.value || undefined); changed();
+        } } });
+      var box = el("fieldset", { "class": "attribute", id: "attribute-" + index }, [
+        legend,
+        el("div", { "class": "grid three" }, [
+          el("div", { "class": "mini-field" }, [el("label", { "for": idInput.id, text: "Attribute id" }), idInput]),
+          el("div", { "class": "mini-field" }, [el("label", { "for": typeSelect.id, text: "Type" }), typeSelect]),
+          el("div", { "class": "mini-field" }, [el("label", { "for": description.id, text: "Question" }), description])
+        ])
+      ]);
+      var type = def.type || "category";
+      if (type === "category") {
+        box.appendChild(el("h4", { text: "Choices" }));
+        var choices = new TreeEditor({ nodes: normalizeLabels(def.choices), instance: false, what: "choice", keyPrefix: key + "c",
+          onChange: function (value) { setPath(def, ["choices"], isEmpty(value) ? undefined : value); changed(); } });
+        box.appendChild(choices.root);
+        box.appendChild(flagField(def, "allow_multiple", "Several choices may be picked", key + ":multi", changed));
+      } else if (type === "number") {
+        box.appendChild(el("div", { "class": "grid three" }, [
+          numberField(def, ["min"], "Minimum", key + ":min", changed),
+          numberField(def, ["max"], "Maximum", key + ":max", changed),
+          numberField(def, ["step"], "Step", key + ":step", changed)
+        ]));
+      } else if (type === "linked") {
+        box.appendChild(labelPicker("May link to", def, ["allowed_labels"], leaves, key + ":allowed", changed));
+        box.appendChild(flagField(def, "required", "A link is required", key + ":required", changed));
+      }
+      box.appendChild(conditionsEditor(entry, def, leaves, key, changed, rerender, choicesOf, entries));
+      var name = function () { return entry[0] || "number " + (index + 1); };
+      var up = button("↑", "Move attribute " + name() + " up", function () {
+        if (index === 0) return;
+        entries.splice(index - 1, 0, entries.splice(index, 1)[0]); changed(); rerender();
+      });
+      up.disabled = index === 0;
+      var down = button("↓", "Move attribute " + name() + " down", function () {
+        if (index === entries.length - 1) return;
+        entries.splice(index + 1, 0, entries.splice(index, 1)[0]); changed(); rerender();
+      });
+      down.disabled = index === entries.length - 1;
+      var remove = button("Remove attribute", "Remove attribute " + name(), function () {
+        entries.splice(index, 1); changed(); rerender();
+      }, "danger");
+      idInput.addEventListener("input", function () {
+        up.setAttribute("aria-label", "Move attribute " + name() + " up");
+        down.setAttribute("aria-label", "Move attribute " + name() + " down");
+        remove.setAttribute("aria-label", "Remove attribute " + name());
+      });
+      box.appendChild(el("div", { "class": "row" }, [up, down, remove]));
+      return box;
+    }
+
+    var shownLeaves = null;
+    function leavesKey() { return JSON.stringify(currentLeaves()); }
+
+    function refreshOthers(keep) {
+      var leaves = currentLeaves();
+      entries.forEach(function (entry, index) {
+        var old = root.querySelector(":scope > #attribute-" + index);
+        if (old && old !== keep && !old.contains(document.activeElement)) old.replaceWith(card(entry, index, leaves));
+      });
+    }
+
     function render() {
       root.textContent = "";
       var menu = libraryMenu("attributes", function (value) {
@@ -435,72 +530,8 @@
       });
       if (menu) root.appendChild(menu);
       var leaves = currentLeaves();
-      entries.forEach(function (entry, index) {
-        var def = isObject(entry[1]) ? entry[1] : (entry[1] = {});
-        var key = "a" + index;
-        var idInput = el("input", { value: entry[0], "data-key": key + ":id", id: nextId("attr-id"), "class": "attr-id",
-          on: {
-            input: function (e) { entry[0] = e.target.value; changed(); },
-            change: function (e) {
-              // Conditions of other attributes follow a rename.
-              var old = e.target.defaultValue, now = e.target.value;
-              entries.forEach(function (other) {
-                var groups = getPath(other[1], ["conditions", "attribute_conditions"]);
-                (Array.isArray(groups) ? groups : []).forEach(function (group) {
-                  if (isObject(group) && old in group && !(now in group)) { group[now] = group[old]; delete group[old]; }
-                });
-              });
-              changed(); rerender();
-            }
-          } });
-        var typeSelect = el("select", { id: nextId("attr-type"), "data-key": key + ":type", on: { change: function (e) {
-          def.type = e.target.value; changed(); rerender();
-        } } }, types.map(function (t) { return el("option", { value: t, text: t, selected: (def.type || "category") === t }); }));
-        var description = el("input", { id: nextId("attr-desc"), value: def.description || "", "data-key": key + ":desc",
-          placeholder: "the question annotators see", on: { input: function (e) {
-            setPath(def, ["description"], e.target.value || undefined); changed();
-          } } });
-        var card = el("fieldset", { "class": "attribute", id: "attribute-" + index }, [
-          el("legend", { text: "Attribute " + (index + 1) + (entry[0] ? ": " + entry[0] : "") }),
-          el("div", { "class": "grid three" }, [
-            el("div", { "class": "mini-field" }, [el("label", { "for": idInput.id, text: "Attribute id" }), idInput]),
-            el("div", { "class": "mini-field" }, [el("label", { "for": typeSelect.id, text: "Type" }), typeSelect]),
-            el("div", { "class": "mini-field" }, [el("label", { "for": description.id, text: "Question" }), description])
-          ])
-        ]);
-        var type = def.type || "category";
-        if (type === "category") {
-          card.appendChild(el("h4", { text: "Choices" }));
-          var choices = new TreeEditor({ nodes: normalizeLabels(def.choices), instance: false, what: "choice", keyPrefix: key + "c",
-            onChange: function (value) { setPath(def, ["choices"], isEmpty(value) ? undefined : value); changed(); } });
-          card.appendChild(choices.root);
-          card.appendChild(flagField(def, "allow_multiple", "Several choices may be picked", key + ":multi", changed));
-        } else if (type === "number") {
-          card.appendChild(el("div", { "class": "grid three" }, [
-            numberField(def, ["min"], "Minimum", key + ":min", changed),
-            numberField(def, ["max"], "Maximum", key + ":max", changed),
-            numberField(def, ["step"], "Step", key + ":step", changed)
-          ]));
-        } else if (type === "linked") {
-          card.appendChild(labelPicker("May link to", def, ["allowed_labels"], leaves, key + ":allowed", changed));
-          card.appendChild(flagField(def, "required", "A link is required", key + ":required", changed));
-        }
-        card.appendChild(conditionsEditor(entry, def, leaves, key, changed, rerender, choicesOf, entries));
-        var up = button("↑", "Move attribute " + entry[0] + " up", function () {
-          if (index === 0) return;
-          entries.splice(index - 1, 0, entries.splice(index, 1)[0]); changed(); rerender();
-        });
-        up.disabled = index === 0;
-        var down = button("↓", "Move attribute " + entry[0] + " down", function () {
-          if (index === entries.length - 1) return;
-          entries.splice(index + 1, 0, entries.splice(index, 1)[0]); changed(); rerender();
-        });
-        down.disabled = index === entries.length - 1;
-        card.appendChild(el("div", { "class": "row" }, [up, down, button("Remove attribute", "Remove attribute " + entry[0], function () {
-          entries.splice(index, 1); changed(); rerender();
-        }, "danger")]));
-        root.appendChild(card);
-      });
+      shownLeaves = JSON.stringify(leaves);
+      entries.forEach(function (entry, index) { root.appendChild(card(entry, index, leaves)); });
       root.appendChild(button("+ Add attribute", "Add an annotation attribute", function () {
         var n = entries.length + 1;
         var id = "attribute_" + n;
@@ -513,8 +544,10 @@
     }
     render();
     document.addEventListener("composer:leaves", function () {
-      // Label pickers follow the label builders, but never while someone types in here.
-      if (!root.contains(document.activeElement)) render();
+      // Label pickers follow the label builders: redraw only when the leaves really changed (a
+      // change event can fire while the focus is between two fields, and a redraw then would
+      // drop it), and never while someone types in here.
+      if (leavesKey() !== shownLeaves && !root.contains(document.activeElement)) render();
     });
   }
 
@@ -634,9 +667,11 @@
       entries.forEach(function (e) { out[e[0]] = e[1]; });
       commit(input, out);
     }
+    var shownLeaves = null;
     function render() {
       root.textContent = "";
       var leaves = currentLeaves();
+      shownLeaves = JSON.stringify(leaves);
       entries.forEach(function (entry, index) {
         // A one-element array holding the definition is accepted too (reference §3.4): edit its object.
         var def = Array.isArray(entry[1]) && isObject(entry[1][0]) ? entry[1][0] : (isObject(entry[1]) ? entry[1] : (entry[1] = {}));
@@ -658,7 +693,9 @@
       }, "add"));
     }
     render();
-    document.addEventListener("composer:leaves", function () { if (!root.contains(document.activeElement)) render(); });
+    document.addEventListener("composer:leaves", function () {
+      if (JSON.stringify(currentLeaves()) !== shownLeaves && !root.contains(document.activeElement)) render();
+    });
   }
 
   function chipsBuilder(root, input) {
