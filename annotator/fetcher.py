@@ -1,25 +1,48 @@
-"""The one guarded way the server fetches a URL a user gave it (previews, result copies).
+"""The one guarded way the server reaches a URL someone gave it (previews, result copies,
+the sandbox's callbacks).
 
 SSRF guard (reference C.1, OWASP case 2): http/https only, no credentials in the URL, every
 address the name resolves to must be public, and the connection goes to the address that was
 checked (the Host header and TLS SNI keep the name), so a DNS answer that changes between the
 check and the connect (rebinding) cannot reach an internal service. Redirects are followed by
-hand, at most MAX_REDIRECTS, each hop checked again. The body is capped and the whole fetch
-has a deadline, so a slow or endless server cannot hold a worker.
+hand, at most MAX_REDIRECTS, each hop checked again. The body is capped.
 
-    fetched = fetcher.fetch(url, allow_hosts=["127.0.0.1:8000"])  # raises FetchError
+One deadline covers the whole call: name lookup, connect, TLS, the request, the headers and
+the body. A socket timeout alone restarts at every byte, so a server that sends its headers one
+byte a second held a 5-second fetch for 25 s; a watchdog closes the socket when the deadline
+passes, whatever http.client is waiting for.
+
+Non-public addresses are reached only under a `trusted` URL prefix (scheme, host, port and
+path): the built-in sandbox's own /sandbox/ files, this site's callback URLs, and what the
+operator lists in FETCH_TRUSTED_URLS; never a URL a workspace owner typed.
+
+Errors shown to people are generic (what failed, never the upstream's own bytes: a
+`BadStatusLine: SSH-2.0-OpenSSH…` banner is an internal service's fingerprint); the detail is
+logged.
+
+    fetched = fetcher.fetch(url, trusted=fetcher.site_trusted())  # raises FetchError
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
+import logging
+import os
+import posixpath
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import unquote, urljoin, urlsplit
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
 USER_AGENT = "annotator-fetcher/1"
@@ -42,11 +65,19 @@ _BLOCKED_NETWORKS = [
 
 
 class FetchError(Exception):
-    """Why a URL was not fetched, in words a person understands."""
+    """Why a URL was not fetched, in words a person understands.
 
-    def __init__(self, message: str) -> None:
+    `message` is safe to show to anyone; `detail` (logged, never shown) holds what the
+    upstream or the operating system said."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
+
+
+class TooLarge(FetchError):
+    """The body passed max_bytes."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +85,16 @@ class Fetched:
     content: bytes
     content_type: str
     final_url: str
+
+
+@dataclass(frozen=True)
+class Response:
+    """What request() got: the status and headers (names lower-cased), the capped body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+    final_url: str = ""
 
 
 def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -67,7 +108,7 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
 
 
 def hosts_of(*urls: str) -> list[str]:
-    """`host:port` of each URL, for allow_hosts (e.g. the workspace's own API base URL)."""
+    """`host:port` of each URL."""
     hosts = []
     for url in urls:
         try:
@@ -86,15 +127,34 @@ def public_url_problem(url: str) -> str | None:
     address the host name resolves to public (a name that does not resolve is a problem too).
     Settings uses it to refuse a private or loopback API base URL."""
     try:
-        _resolve(_parse(url), trusted=False)
+        _resolve(_parse(url), trusted=False, deadline=_Deadline(10.0))
     except FetchError as error:
         return error.message
+    except TimeoutError:
+        return "The host name could not be resolved within 10 seconds."
     return None
 
 
 def is_public_url(url: str) -> bool:
     """True when `url` is http(s), has no credentials, and its host is public (see above)."""
     return public_url_problem(url) is None
+
+
+def site_trusted(*, sandbox: bool = True, callbacks: bool = False) -> list[str]:
+    """The non-public URL prefixes this site may reach: FETCH_TRUSTED_URLS (the operator's),
+    the built-in sandbox's files when `sandbox` and the sandbox is on, and this site's own
+    callback URLs when `callbacks`.
+
+    The one place Django settings are read; fetch() itself takes the list as an argument."""
+    from django.conf import settings
+
+    site = settings.SITE_URL.rstrip("/")
+    prefixes = list(getattr(settings, "FETCH_TRUSTED_URLS", []))
+    if sandbox and settings.SANDBOX_ENABLED:
+        prefixes.append(site + "/sandbox/")
+    if callbacks:
+        prefixes.append(site + "/callbacks/")
+    return prefixes
 
 
 @dataclass(frozen=True)
@@ -129,23 +189,67 @@ def _parse(url: str) -> _Target:
     return _Target(scheme, host.lower().rstrip("."), port or _DEFAULT_PORTS[scheme], path)
 
 
-def _allowed(target: _Target, allow_hosts: set[str]) -> bool:
-    return target.host in allow_hosts or f"{target.host}:{target.port}" in allow_hosts
+def _is_trusted(target: _Target, prefixes: Iterable[str]) -> bool:
+    """Whether the target lies under one of the trusted URL prefixes.
+
+    The path is compared decoded and must not climb (`..`, `.`, a backslash): a front proxy
+    that normalises `/sandbox/%2e%2e/admin/` would otherwise turn a trusted prefix into any
+    path of the host."""
+    path = unquote(target.path.split("?", 1)[0])
+    if "\\" in path or any(segment in (".", "..") for segment in path.split("/")):
+        return False
+    if posixpath.normpath(path) != path.rstrip("/") and path != "/":
+        return False
+    for prefix in prefixes:
+        try:
+            trusted = _parse(prefix)
+        except FetchError:
+            continue
+        same_origin = (trusted.scheme, trusted.host, trusted.port) == (target.scheme, target.host, target.port)
+        if same_origin and path.startswith(trusted.path.split("?", 1)[0]):
+            return True
+    return False
 
 
-def _normalize_allowed(allow_hosts: Iterable[str]) -> set[str]:
-    normalized = set()
-    for raw in allow_hosts:
-        entry = raw.strip().lower()
-        if entry.startswith("[") and "]" in entry:  # [::1]:8000 -> ::1:8000, as _Target spells it
-            host, _, rest = entry[1:].partition("]")
-            entry = host + rest
-        if entry:
-            normalized.add(entry)
-    return normalized
+class _Deadline:
+    """One total time budget for a call, shared by every step of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.end
 
 
-def _resolve(target: _Target, trusted: bool) -> list[str]:
+_resolver: ThreadPoolExecutor | None = None
+_resolver_pid = 0
+_resolver_lock = threading.Lock()
+
+
+def _lookup(host: str, port: int, deadline: _Deadline) -> list:
+    """getaddrinfo under the deadline: the C resolver cannot be interrupted, so it runs in a
+    small pool (one per process: a forked worker must not inherit the parent's threads)."""
+    global _resolver, _resolver_pid
+    with _resolver_lock:
+        if _resolver is None or _resolver_pid != os.getpid():
+            _resolver, _resolver_pid = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-dns"), os.getpid()
+        pool = _resolver
+    future = pool.submit(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    try:
+        return future.result(timeout=deadline.remaining())
+    except FutureTimeout:
+        raise TimeoutError from None
+
+
+def _resolve(target: _Target, trusted: bool, deadline: _Deadline) -> list[str]:
     """The addresses to connect to; every address the name has must be public unless trusted."""
     try:
         literal = ipaddress.ip_address(target.host)
@@ -159,7 +263,9 @@ def _resolve(target: _Target, trusted: bool) -> list[str]:
         addresses = [literal]
     else:
         try:
-            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+            infos = _lookup(target.host, target.port, deadline)
+        except TimeoutError:  # an OSError too, but the deadline's, not the name's
+            raise
         except (OSError, UnicodeError):
             raise FetchError(f"The host name {target.host} could not be resolved.") from None
         addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
@@ -179,96 +285,176 @@ def _looks_numeric(host: str) -> bool:
     )
 
 
-def _connect(ips: list[str], port: int, timeout: float | None) -> socket.socket:
+def _connect(ips: list[str], port: int, deadline: _Deadline) -> socket.socket:
     """A socket to the first checked address that answers (localhost may be ::1 or 127.0.0.1)."""
     error: OSError | None = None
     for ip in ips:
         try:
-            return socket.create_connection((ip, port), timeout)
+            return socket.create_connection((ip, port), deadline.remaining())
+        except TimeoutError:
+            raise
         except OSError as failure:
             error = failure
     raise error or OSError("no address to connect to")
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, ips: list[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._ips = ips
+class _Watchdog:
+    """Shuts the connection down when the deadline passes, which wakes any blocked read.
 
-    def connect(self) -> None:
-        self.sock = _connect(self._ips, self.port, self.timeout)
+    It holds a duplicate of the socket's descriptor: shutdown() acts on the connection, not on
+    one descriptor, so this works after the TLS wrapper has taken over the original socket."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self.fired = False
+        self._sock = sock.dup()
+        self._timer = threading.Timer(max(0.0, deadline.end - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        self._sock.close()
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, ips: list[str], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._ips = ips
+def fetch(url: str, *, max_bytes: int = 10 * 1024 * 1024, timeout: float = 5.0, trusted: Iterable[str] = ()) -> Fetched:
+    """GET `url` under the guard, following redirects; raises FetchError unless it answers 200."""
+    got = request("GET", url, max_bytes=max_bytes, timeout=timeout, trusted=trusted, follow_redirects=True)
+    if got.status != 200:
+        raise FetchError(f"The server answered HTTP {got.status} {_phrase(got.status)}.")
+    content_type = (got.headers.get("content-type") or "application/octet-stream").split(";")[0]
+    return Fetched(got.content, content_type.strip().lower(), got.final_url)
 
-    def connect(self) -> None:
-        sock = _connect(self._ips, self.port, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
-
-def fetch(
+def request(
+    method: str,
     url: str,
     *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
     max_bytes: int = 10 * 1024 * 1024,
     timeout: float = 5.0,
-    allow_hosts: Iterable[str] = (),
-) -> Fetched:
-    """GET `url` under the guard; raises FetchError for anything refused or failed."""
-    trusted_hosts = _normalize_allowed(allow_hosts)
-    deadline = time.monotonic() + timeout
-    for _hop in range(MAX_REDIRECTS + 1):
-        target = _parse(url)
-        ips = _resolve(target, _allowed(target, trusted_hosts))
-        connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-        connection = connection_class(target.host, target.port, ips, max(0.1, deadline - time.monotonic()))
+    trusted: Iterable[str] = (),
+    follow_redirects: bool = True,
+    read_body: bool = True,
+) -> Response:
+    """One guarded HTTP call; `timeout` is the total for everything, redirects included.
+
+    A redirect is followed (GET only, each hop checked again) when `follow_redirects`, else
+    returned as it is. Any status is returned; fetch() is the one that wants a 200."""
+    prefixes = list(trusted)
+    deadline = _Deadline(timeout)
+    try:
+        for _hop in range(MAX_REDIRECTS + 1):
+            target = _parse(url)
+            response = _one_call(
+                method, target, body=body, headers=headers, deadline=deadline, prefixes=prefixes,
+                max_bytes=max_bytes, read_body=read_body,
+            )  # fmt: skip
+            if not (follow_redirects and response.status in _REDIRECTS):
+                return Response(response.status, response.headers, response.content, url)
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError(f"The server answered a redirect ({response.status}) without a Location.")
+            url = urljoin(url, location)
+            method, body = "GET", None
+        raise FetchError(f"Too many redirects (more than {MAX_REDIRECTS}).")
+    except TimeoutError:
+        raise FetchError(f"The server did not answer within {timeout:g} seconds.") from None
+
+
+def _one_call(
+    method: str,
+    target: _Target,
+    *,
+    body: bytes | None,
+    headers: Mapping[str, str] | None,
+    deadline: _Deadline,
+    prefixes: list[str],
+    max_bytes: int,
+    read_body: bool,
+) -> Response:
+    ips = _resolve(target, _is_trusted(target, prefixes), deadline)
+    where = target.host
+    sock: socket.socket | None = None
+    watchdog: _Watchdog | None = None
+    connection: http.client.HTTPConnection | None = None
+    try:
         try:
-            try:
-                connection.request("GET", target.path, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
-                response = connection.getresponse()
-                if response.status in _REDIRECTS:
-                    location = response.getheader("Location")
-                    if not location:
-                        raise FetchError(f"The server answered a redirect ({response.status}) without a Location.")
-                    url = urljoin(url, location)
-                    continue
-                if response.status != 200:
-                    raise FetchError(f"The server answered HTTP {response.status} {response.reason}.")
-                length = response.getheader("Content-Length")
-                if length and length.isdigit() and int(length) > max_bytes:
-                    raise FetchError(f"The file is larger than the {_size(max_bytes)} limit.")
-                content = _read_capped(response, connection, max_bytes, deadline, timeout)
-                content_type = (response.getheader("Content-Type") or "application/octet-stream").split(";")[0]
-                return Fetched(content, content_type.strip().lower(), url)
-            except TimeoutError:
-                raise FetchError(f"The server did not answer within {timeout:g} seconds.") from None
-            except ssl.SSLError as error:
-                raise FetchError(f"The secure connection failed ({error.reason or error}).") from None
-            except (OSError, http.client.HTTPException) as error:
-                raise FetchError(f"The connection failed ({type(error).__name__}: {error}).") from None
-        finally:
+            sock = _connect(ips, target.port, deadline)
+            watchdog = _Watchdog(sock, deadline)
+            if target.scheme == "https":
+                context = ssl.create_default_context()
+                sock.settimeout(deadline.remaining())
+                sock = context.wrap_socket(sock, server_hostname=target.host)
+                connection = http.client.HTTPSConnection(target.host, target.port, context=context)
+                connection.sock = sock
+            else:
+                connection = http.client.HTTPConnection(target.host, target.port)
+                connection.sock = sock
+            connection.sock.settimeout(deadline.remaining())
+            sent = {"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})}
+            connection.request(method, target.path, body=body, headers=sent)
+            answer = connection.getresponse()
+            found = {name.lower(): value for name, value in answer.getheaders()}
+            content = b""
+            if read_body and answer.status not in _REDIRECTS:
+                length = found.get("content-length", "")
+                if length.isdigit() and int(length) > max_bytes:
+                    raise TooLarge(f"The file is larger than the {_size(max_bytes)} limit.")
+                content = _read_capped(answer, connection, max_bytes, deadline)
+            return Response(answer.status, found, content)
+        except (TimeoutError, FetchError):
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            if (watchdog is not None and watchdog.fired) or deadline.passed:
+                raise TimeoutError from None
+            detail = f"{type(error).__name__}: {error}"[:500]
+            log.warning("fetch %s://%s:%s failed: %s", target.scheme, target.host, target.port, detail)
+            if isinstance(error, ssl.SSLError | ssl.CertificateError):
+                raise FetchError(f"The secure connection to {where} failed.", detail) from None
+            if isinstance(error, ConnectionRefusedError):
+                raise FetchError(f"{where} refused the connection.", detail) from None
+            if isinstance(error, http.client.HTTPException):
+                raise FetchError(f"{where} did not answer with valid HTTP.", detail) from None
+            raise FetchError(f"The connection to {where} failed.", detail) from None
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        if connection is not None:
             connection.close()
-    raise FetchError(f"Too many redirects (more than {MAX_REDIRECTS}).")
+        elif sock is not None:
+            sock.close()
 
 
-def _read_capped(response, connection, max_bytes: int, deadline: float, timeout: float) -> bytes:
+def _read_capped(response, connection, max_bytes: int, deadline: _Deadline) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
+        remaining = deadline.remaining()
         if connection.sock is not None:
             connection.sock.settimeout(remaining)
         chunk = response.read1(64 * 1024)
         if not chunk:
+            if deadline.passed:  # the watchdog ended the body early: not a complete file
+                raise TimeoutError
             return b"".join(chunks)
         total += len(chunk)
         if total > max_bytes:
-            raise FetchError(f"The file is larger than the {_size(max_bytes)} limit.")
+            raise TooLarge(f"The file is larger than the {_size(max_bytes)} limit.")
         chunks.append(chunk)
+
+
+def _phrase(status: int) -> str:
+    # The standard phrase, not the server's own: a reason line is upstream text.
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _size(max_bytes: int) -> str:

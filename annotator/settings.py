@@ -297,6 +297,24 @@ EMAIL_BACKEND = (
 # --- Scale ------------------------------------------------------------------
 SCALE_API_BASE_URL = envstr("SCALE_API_BASE_URL", "https://api.scale.com/v1").rstrip("/")
 
+# --- Outbound requests and served files (annotator/fetcher.py, docs/security.md) ---
+# URL prefixes on private addresses the server may still reach (e.g. an internal file store),
+# comma-separated, e.g. "http://10.0.0.5:9000/results/"; the sandbox's own files and this
+# site's callback URLs are added by the code. Workspace owners cannot add any.
+FETCH_TRUSTED_URLS = [u.strip() for u in envstr("FETCH_TRUSTED_URLS").split(",") if u.strip()]
+# The composer's image proxy: total seconds per fetch, bytes per image, and per person how
+# many fetches at once and per minute (more answer 429).
+MEDIA_PROXY_TIMEOUT = envfloat("MEDIA_PROXY_TIMEOUT", "5")
+MEDIA_PROXY_MAX_BYTES = envint("MEDIA_PROXY_MAX_BYTES", str(5 * 1024 * 1024))
+MEDIA_PROXY_CONCURRENT = envint("MEDIA_PROXY_CONCURRENT", "3")
+MEDIA_PROXY_PER_MINUTE = envint("MEDIA_PROXY_PER_MINUTE", "60")
+# Result copies per task: files, bytes in all, and seconds for the whole copy.
+RESULT_MAX_FILES = envint("RESULT_MAX_FILES", "100")
+RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", str(200 * 1024 * 1024))
+RESULT_COPY_TIMEOUT = envfloat("RESULT_COPY_TIMEOUT", "60")
+# Largest image (width x height) any image is decoded at: Pillow's MAX_IMAGE_PIXELS.
+IMAGE_MAX_PIXELS = envint("IMAGE_MAX_PIXELS", "40000000")
+
 # --- Submission (annotator/submission/, docs/submission.md) -------------------
 # Timeouts of every call to Scale, in seconds: connecting, then waiting for an answer.
 SUBMIT_CONNECT_TIMEOUT = envfloat("SUBMIT_CONNECT_TIMEOUT", "5")

@@ -293,12 +293,10 @@ def test_the_prelabel_previews_draw_the_mask_and_the_boxes(page, live_server, us
         def log_message(self, *args):
             pass
 
-    # The mask lives on "the workspace's API host", the one loopback host the media proxy trusts.
+    # The mask host plays a public one: the operator trusts it (FETCH_TRUSTED_URLS).
     server = ThreadingHTTPServer(("127.0.0.1", 0), MaskHost)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    users.ws_a.target = "scale"
-    users.ws_a.api_base_url = f"http://127.0.0.1:{server.server_port}/v1"
-    users.ws_a.save()
+    settings.FETCH_TRUSTED_URLS = [f"http://127.0.0.1:{server.server_port}/"]
     try:
         login_in_browser(page, live_server, "alice", "alice-password-1")
         page.goto(f"{live_server.url}/compose/segmentannotation/")

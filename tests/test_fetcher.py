@@ -150,7 +150,7 @@ def test_it_connects_to_the_address_it_checked_so_dns_rebinding_cannot_switch_it
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     monkeypatch.setattr(socket, "create_connection", connect)
-    with pytest.raises(FetchError, match="connection failed"):
+    with pytest.raises(FetchError, match=r"rebind\.example refused the connection"):
         fetch("http://rebind.example/")
     assert lookups == ["rebind.example"]  # resolved once...
     assert connects == [("93.184.216.34", 80)]  # ...and that checked address is the one dialled
@@ -173,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def web():
-    """A real HTTP server on loopback; tests trust it through allow_hosts."""
+    """A real HTTP server on loopback; tests trust it through a trusted URL prefix."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -194,17 +194,17 @@ def _send(handler, status=200, body=b"", headers=None):
     handler.wfile.write(body)
 
 
-def test_allow_hosts_lets_the_workspaces_own_api_host_through(web):
+def test_a_trusted_prefix_lets_a_loopback_host_through_on_that_port_only(web):
     port = web.server_port
     _Handler.routes["/mask.png"] = lambda h: _send(h, body=b"\x89PNG-bytes", headers={"Content-Type": "image/png"})
-    fetched = fetch(f"http://127.0.0.1:{port}/mask.png", allow_hosts=[f"127.0.0.1:{port}"])
+    fetched = fetch(f"http://127.0.0.1:{port}/mask.png", trusted=[f"http://127.0.0.1:{port}/"])
     assert fetched.content == b"\x89PNG-bytes"
     assert fetched.content_type == "image/png"
     assert fetched.final_url == f"http://127.0.0.1:{port}/mask.png"
     assert fetcher.hosts_of(f"http://127.0.0.1:{port}/sandbox/v1") == [f"127.0.0.1:{port}"]
     # Trusting a host on one port does not trust its other ports.
     with pytest.raises(FetchError, match="private"):
-        fetch(f"http://127.0.0.1:{port + 1}/", allow_hosts=[f"127.0.0.1:{port}"])
+        fetch(f"http://127.0.0.1:{port + 1}/", trusted=[f"http://127.0.0.1:{port}/"])
 
 
 def test_redirects_are_followed_by_hand_and_each_hop_is_checked_again(web, listener):
@@ -213,12 +213,12 @@ def test_redirects_are_followed_by_hand_and_each_hop_is_checked_again(web, liste
     _Handler.routes["/b"] = lambda h: _send(h, 200, b"ok", {"Content-Type": "text/plain"})
     _Handler.routes["/evil"] = lambda h: _send(h, 302, headers={"Location": f"http://127.0.0.1:{listener.port}/x"})
     _Handler.routes["/meta"] = lambda h: _send(h, 301, headers={"Location": "http://169.254.169.254/latest/"})
-    allowed = [f"127.0.0.1:{port}"]
-    fetched = fetch(f"http://127.0.0.1:{port}/a", allow_hosts=allowed)
+    allowed = [f"http://127.0.0.1:{port}/"]
+    fetched = fetch(f"http://127.0.0.1:{port}/a", trusted=allowed)
     assert (fetched.content, fetched.final_url) == (b"ok", f"http://127.0.0.1:{port}/b")
     for path in ("/evil", "/meta"):
         with pytest.raises(FetchError, match="private, local or reserved"):
-            fetch(f"http://127.0.0.1:{port}{path}", allow_hosts=allowed)
+            fetch(f"http://127.0.0.1:{port}{path}", trusted=allowed)
     assert listener.connections == 0
 
 
@@ -228,7 +228,7 @@ def test_it_stops_after_three_redirects(web):
         _Handler.routes[f"/r{i}"] = lambda h, i=i: _send(h, 307, headers={"Location": f"/r{i + 1}"})
     _Handler.routes["/r5"] = lambda h: _send(h, 200, b"end")
     with pytest.raises(FetchError, match="Too many redirects"):
-        fetch(f"http://127.0.0.1:{port}/r0", allow_hosts=[f"127.0.0.1:{port}"])
+        fetch(f"http://127.0.0.1:{port}/r0", trusted=[f"http://127.0.0.1:{port}/"])
 
 
 def test_it_refuses_bodies_over_the_cap_with_or_without_a_length(web):
@@ -245,7 +245,7 @@ def test_it_refuses_bodies_over_the_cap_with_or_without_a_length(web):
     _Handler.routes["/stream"] = chunked
     for path in ("/big", "/stream"):
         with pytest.raises(FetchError, match="larger than the 4,096 bytes limit"):
-            fetch(f"http://127.0.0.1:{port}{path}", max_bytes=4096, allow_hosts=[f"127.0.0.1:{port}"])
+            fetch(f"http://127.0.0.1:{port}{path}", max_bytes=4096, trusted=[f"http://127.0.0.1:{port}/"])
 
 
 def test_a_slow_server_is_cut_off_at_the_deadline(web):
@@ -268,14 +268,14 @@ def test_a_slow_server_is_cut_off_at_the_deadline(web):
     for path in ("/drip", "/silent"):
         started = time.monotonic()
         with pytest.raises(FetchError, match="did not answer within 1 seconds"):
-            fetch(f"http://127.0.0.1:{port}{path}", timeout=1, allow_hosts=[f"127.0.0.1:{port}"])
+            fetch(f"http://127.0.0.1:{port}{path}", timeout=1, trusted=[f"http://127.0.0.1:{port}/"])
         assert time.monotonic() - started < 2
 
 
 def test_error_statuses_are_reported_in_words(web):
     port = web.server_port
     with pytest.raises(FetchError, match="HTTP 404"):
-        fetch(f"http://127.0.0.1:{port}/missing", allow_hosts=[f"127.0.0.1:{port}"])
+        fetch(f"http://127.0.0.1:{port}/missing", trusted=[f"http://127.0.0.1:{port}/"])
 
 
 @pytest.mark.parametrize(("template", "fragment"), HOSTILE)

@@ -72,14 +72,22 @@ def result_host():
     server.shutdown()
 
 
+@pytest.fixture
+def trusted_host(settings, result_host):
+    # The loopback server plays a public file host: the operator's FETCH_TRUSTED_URLS is the one
+    # way to reach a private address besides the sandbox's own files.
+    settings.FETCH_TRUSTED_URLS = [result_host + "/"]
+    return result_host
+
+
 def scale_workspace(workspace, base: str):
-    # The workspace's own API host is trusted by the fetcher, loopback or not.
     workspace.target = "scale"
     workspace.api_base_url = base + "/v1"
     workspace.save()
 
 
-def test_it_copies_segmentation_results_and_normalises_the_mask(users, settings, tmp_path, result_host):
+def test_it_copies_segmentation_results_and_normalises_the_mask(users, settings, tmp_path, trusted_host):
+    result_host = trusted_host
     settings.MEDIA_ROOT = tmp_path
     scale_workspace(users.ws_a, result_host)
     task = make_task(users.ws_a, users.alice, payload={"attachment": f"{result_host}/street.png", "labels": ["a"]})
@@ -102,7 +110,8 @@ def test_it_copies_segmentation_results_and_normalises_the_mask(users, settings,
     assert left[0] > left[1] and right[1] > right[0]  # red road on the left, green grass on the right
 
 
-def test_it_copies_each_labels_mask_and_the_unlabeled_pixels(users, settings, tmp_path, result_host, alice_client):
+def test_it_copies_each_labels_mask_and_the_unlabeled_pixels(users, settings, tmp_path, trusted_host, alice_client):
+    result_host = trusted_host
     settings.MEDIA_ROOT = tmp_path
     scale_workspace(users.ws_a, result_host)
     task = make_task(users.ws_a, users.alice, payload={"attachment": f"{result_host}/street.png", "labels": ["a"]})
@@ -146,7 +155,8 @@ def test_it_copies_each_labels_mask_and_the_unlabeled_pixels(users, settings, tm
     assert b"".join(got.streaming_content) == FILES["/sign.png"][0]
 
 
-def test_it_copies_the_video_annotations_file(users, settings, tmp_path, result_host):
+def test_it_copies_the_video_annotations_file(users, settings, tmp_path, trusted_host):
+    result_host = trusted_host
     settings.MEDIA_ROOT = tmp_path
     scale_workspace(users.ws_a, result_host)
     task = make_task(
@@ -164,15 +174,16 @@ def test_it_copies_the_video_annotations_file(users, settings, tmp_path, result_
     assert data["kind"] == "video" and data["frames"] == ["https://x/0.png", "https://x/1.png"]
 
 
-def test_it_refuses_result_urls_on_other_private_hosts(users, settings, tmp_path, result_host):
+def test_it_refuses_private_result_urls_even_on_the_workspaces_own_api_host(users, settings, tmp_path, result_host):
+    # Issue 11, medium 5: an owner-set base URL on loopback used to be trusted for every member.
     settings.MEDIA_ROOT = tmp_path
-    scale_workspace(users.ws_a, "https://api.scale.com")
+    scale_workspace(users.ws_a, result_host)
     task = make_task(users.ws_a, users.alice, task_type="videoannotation", payload={"attachment": "https://x/v.mp4"})
-    task.response = {"annotations": {"url": f"{result_host}/annotations.json"}}  # loopback, not the API host
+    task.response = {"annotations": {"url": f"{result_host}/annotations.json"}}
     task.save()
     results.copy_results(task)
     row = ResultFile.objects.get(task=task, name="annotations")
-    assert row.path == "" and row.error
+    assert row.path == "" and "private, local or reserved address" in row.error
     assert results.viewer_data(task) is None
 
 

@@ -69,8 +69,20 @@ def endpoint():
 
 
 @pytest.fixture
-def worker(transactional_db):
-    worker = Worker(SANDBOX_COMPLETE_AFTER="0", SANDBOX_CALLBACK_RETRY_SCALE=RETRY_SCALE).start()
+def unreachable_url():
+    from annotator.devstack import free_port
+
+    return f"http://127.0.0.1:{free_port()}/nobody-listens"
+
+
+@pytest.fixture
+def worker(transactional_db, endpoint, unreachable_url):
+    # The loopback endpoints play public callback receivers: the operator trusts them
+    # (FETCH_TRUSTED_URLS); any other private callback_url is refused (test_security_outbound).
+    trusted = f"{endpoint.url},{unreachable_url}"
+    worker = Worker(
+        SANDBOX_COMPLETE_AFTER="0", SANDBOX_CALLBACK_RETRY_SCALE=RETRY_SCALE, FETCH_TRUSTED_URLS=trusted
+    ).start()
     yield worker
     worker.stop()
 
@@ -141,15 +153,13 @@ def test_an_endpoint_that_always_fails_gets_20_attempts_then_false(sdk, endpoint
     assert delivery.succeeded is False
 
 
-def test_an_unreachable_endpoint_counts_as_failure(sdk, worker, settings):
-    from annotator.devstack import free_port
-
-    url = f"http://127.0.0.1:{free_port()}/nobody-listens"
+def test_an_unreachable_endpoint_counts_as_failure(sdk, worker, settings, unreachable_url):
+    url = unreachable_url
     task = sdk.create_task(TaskType.SegmentAnnotation, **payload("segmentannotation", callback_url=url))
     wait_until(lambda: sdk.get_task(task.id).as_dict().get("callback_succeeded") is False, timeout=60, message="false")
     rows = delivery_of(task.id).attempt_rows.all()
     assert len(rows) == 20
-    assert all(r.status_code is None and "ConnectionError" in r.error for r in rows)
+    assert all(r.status_code is None and "refused the connection" in r.error for r in rows)
 
 
 def test_duplicate_and_reordered_callbacks_can_be_injected(sdk, endpoint, worker):

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from annotator import fetcher, markdown, scale_rules
+from annotator import fetch_quota, fetcher, markdown, safe_files, scale_rules
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.composer import compose as composing
 from annotator.composer import importing
@@ -332,19 +332,35 @@ def template_rename(request: HttpRequest, template_code) -> HttpResponse:
 def media_proxy(request: HttpRequest) -> HttpResponse:
     """Same-origin copy of an image so the hypothesis mask can be read pixel by pixel on a canvas.
 
-    Fetched through the guarded fetcher: only public addresses, or the workspace's own API host
-    (the sandbox serves its result masks from there).
+    Fetched through the guarded fetcher (public addresses, and the built-in sandbox's own files;
+    never a workspace's configured API host), within a per-person quota, then decoded and
+    re-encoded as a new PNG: only pixels reach the browser, never the upstream's bytes or type
+    (an SVG served here ran script on our origin). Errors are short, generic and inert.
     """
-    workspace = require_workspace(request)
+    require_workspace(request)
     url = request.GET.get("url", "")
     try:
-        fetched = fetcher.fetch(url, max_bytes=5 * 1024 * 1024, allow_hosts=fetcher.hosts_of(workspace.scale_base_url))
+        with fetch_quota.proxy_slot(request.user.pk):
+            fetched = fetcher.fetch(
+                url,
+                max_bytes=settings.MEDIA_PROXY_MAX_BYTES,
+                timeout=settings.MEDIA_PROXY_TIMEOUT,
+                trusted=fetcher.site_trusted(),
+            )
+            png = safe_files.reencode_png(fetched.content)
+    except fetch_quota.Refused as refused:
+        response = _proxy_error(refused.message, 429)
+        response["Retry-After"] = str(refused.retry_after)
+        return response
     except fetcher.FetchError as error:
-        return HttpResponse(str(error), status=502, content_type="text/plain; charset=utf-8")
-    if not fetched.content_type.startswith("image/"):
-        return HttpResponse("That URL is not an image.", status=502, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(fetched.content, content_type=fetched.content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Disposition"] = "inline"
+        return _proxy_error(error.message, 502)
+    except safe_files.UnsafeFile as error:
+        return _proxy_error(error.message, 415)
+    response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
-    return response
+    return safe_files.harden(response, filename="image.png")
+
+
+def _proxy_error(message: str, status: int) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    return safe_files.harden(response)

@@ -14,7 +14,6 @@ import logging
 import time
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -108,24 +107,32 @@ def send(delivery: CallbackDelivery, number: int) -> tuple[bool, int | None, str
         except Exception as e:  # SMTP errors come in many classes; all mean "retry"
             return False, None, f"email not sent: {e}"
         return True, None, ""
+    # The same outbound guard as every other request: public addresses only, except this
+    # site's own callback URLs (and what the operator trusts). Otherwise a member's task with
+    # a loopback callback_url received the workspace's callback key (issue 11).
+    from annotator import fetcher
+
     try:
-        answer = requests.post(
+        answer = fetcher.request(
+            "POST",
             delivery.url,
-            data=json.dumps(delivery.body),
+            body=json.dumps(delivery.body).encode(),
             headers={
                 "Content-Type": "application/json",
                 "scale-callback-auth": delivery.auth_key,
                 "User-Agent": USER_AGENT,
             },
-            timeout=(3.0, settings.SANDBOX_CALLBACK_TIMEOUT),
+            timeout=settings.SANDBOX_CALLBACK_TIMEOUT,
+            trusted=fetcher.site_trusted(sandbox=False, callbacks=True),
             # A redirect is a failure, as webhook senders commonly treat it.
-            allow_redirects=False,
+            follow_redirects=False,
+            read_body=False,
         )
-    except requests.RequestException as e:
-        return False, None, f"{type(e).__name__}: {e}"[:2000]
-    if 200 <= answer.status_code < 300:
-        return True, answer.status_code, ""
-    return False, answer.status_code, f"answered HTTP {answer.status_code}"
+    except fetcher.FetchError as e:
+        return False, None, e.message[:2000]
+    if 200 <= answer.status < 300:
+        return True, answer.status, ""
+    return False, answer.status, f"answered HTTP {answer.status}"
 
 
 def attempt(code: str) -> float | None:

@@ -1,8 +1,15 @@
 """Result files: copied into our storage when a task completes, shown by the result viewer.
 
 Scale's result URLs expire, so a completed task's files are fetched (through
-the guarded fetcher: public addresses, plus the workspace's own API host so the
-sandbox's loopback files work) and kept under MEDIA_ROOT/results/<task code>/.
+the guarded fetcher: public addresses, plus the built-in sandbox's own files; never
+a workspace's configured API host) and kept under MEDIA_ROOT/results/<task code>/.
+
+One callback decides how much is fetched, so the copy is bounded per task: at most
+RESULT_MAX_FILES files and RESULT_MAX_BYTES bytes, within RESULT_COPY_TIMEOUT seconds
+in all (one authentic callback listing 40 `labeled` URLs wrote 378 MB). The files
+that matter most come first. A file is kept only as an image (PNG, JPEG, WebP, GIF)
+or, for a video's annotations, as JSON, decided from its bytes (annotator/safe_files.py),
+so nothing copied can be served back as a page or a script.
 """
 
 from __future__ import annotations
@@ -10,14 +17,14 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import mimetypes
 import re
+import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.urls import reverse
 
+from annotator import safe_files
 from annotator.tasks.models import ResultFile, Task, TaskType
 
 log = logging.getLogger(__name__)
@@ -75,13 +82,6 @@ def _per_label_urls(annotations: dict) -> dict[str, str]:
     return urls
 
 
-def allowed_hosts(task: Task) -> list[str]:
-    """The workspace's own API host: trusted even on loopback (the sandbox's result files)."""
-    from annotator import fetcher
-
-    return fetcher.hosts_of(task.workspace.scale_base_url)
-
-
 def _folder(task: Task) -> Path:
     return Path(settings.MEDIA_ROOT) / "results" / task.code.hex
 
@@ -94,38 +94,83 @@ def _disk_name(name: str) -> str:
     return safe
 
 
-def _extension(content_type: str, url: str) -> str:
-    ext = mimetypes.guess_extension((content_type or "").split(";")[0].strip()) or ""
-    if not ext:
-        ext = Path(urlsplit(url).path).suffix[:8]
-    return ext if ext.startswith(".") and ext[1:].isalnum() else ".bin"
+# Per file: a result file larger than this, or slower than this, is not a result file.
+FILE_MAX_BYTES = 10 * 1024 * 1024
+FILE_TIMEOUT = 20.0
+# The most useful files first: whatever the caps leave out is the least missed.
+_ORDER = ("indexedImage", "attachment", "annotations", "image", "unlabeled")
+# Name of the one row that says how many files the file cap left out.
+OVER_LIMIT_NAME = "not-copied"
+
+
+def _ordered(urls: dict[str, str]) -> list[tuple[str, str]]:
+    rank = {name: n for n, name in enumerate(_ORDER)}
+    return sorted(urls.items(), key=lambda item: rank.get(item[0], len(_ORDER)))
+
+
+def _kept_type(name: str, content: bytes) -> str:
+    """The type we keep this file as, from its bytes; raises UnsafeFile for anything else."""
+    if name == "annotations":
+        if safe_files.sniff(content) != safe_files.JSON_TYPE:
+            raise safe_files.UnsafeFile("The annotations file is not JSON.")
+        return safe_files.JSON_TYPE
+    return safe_files.check_raster(content)
+
+
+def _failed(task: Task, name: str, url: str, error: str) -> ResultFile:
+    row, _ = ResultFile.objects.update_or_create(
+        task=task, name=name, defaults={"source_url": url[:10000], "path": "", "size": 0, "error": error[:1000]}
+    )
+    return row
 
 
 def copy_results(task: Task) -> list[ResultFile]:
-    """Fetch every result file once more (a re-completed task may have new ones)."""
+    """Fetch every result file once more (a re-completed task may have new ones), within the caps."""
     from annotator import fetcher
 
     folder = _folder(task)
     folder.mkdir(parents=True, exist_ok=True)
+    trusted = fetcher.site_trusted()
+    deadline = time.monotonic() + settings.RESULT_COPY_TIMEOUT
+    bytes_left = settings.RESULT_MAX_BYTES
+    wanted = _ordered(result_urls(task))
     copied = []
-    for name, url in result_urls(task).items():
-        try:
-            got = fetcher.fetch(url, allow_hosts=allowed_hosts(task))
-        except fetcher.FetchError as e:
-            row, _ = ResultFile.objects.update_or_create(
-                task=task, name=name, defaults={"source_url": url, "path": "", "size": 0, "error": str(e)[:1000]}
-            )
-            copied.append(row)
+    for name, url in wanted[: settings.RESULT_MAX_FILES]:
+        seconds_left = deadline - time.monotonic()
+        if seconds_left <= 0:
+            copied.append(
+                _failed(task, name, url, f"the copy of this task's files took over {settings.RESULT_COPY_TIMEOUT:g} s "
+                        "(RESULT_COPY_TIMEOUT)")
+            )  # fmt: skip
             continue
-        filename = _disk_name(name) + _extension(got.content_type, url)
+        if bytes_left <= 0:
+            copied.append(_failed(task, name, url, f"this task's files passed {_mb(settings.RESULT_MAX_BYTES)} "
+                                  "(RESULT_MAX_BYTES)"))  # fmt: skip
+            continue
+        cap = min(FILE_MAX_BYTES, bytes_left)
+        try:
+            got = fetcher.fetch(url, max_bytes=cap, timeout=min(FILE_TIMEOUT, seconds_left), trusted=trusted)
+            content_type = _kept_type(name, got.content)
+        except fetcher.TooLarge:
+            reason = f"larger than the {_mb(FILE_MAX_BYTES)} a result file may have"
+            if cap < FILE_MAX_BYTES:
+                reason = f"this task's files passed {_mb(settings.RESULT_MAX_BYTES)} (RESULT_MAX_BYTES)"
+                bytes_left = 0  # the budget is spent: the files after this one are not fetched
+            copied.append(_failed(task, name, url, reason))
+            continue
+        except (fetcher.FetchError, safe_files.UnsafeFile) as e:
+            copied.append(_failed(task, name, url, e.message))
+            continue
+        bytes_left -= len(got.content)
+        filename = _disk_name(name) + safe_files.SERVED_TYPES[content_type]
         (folder / filename).write_bytes(got.content)
         row, _ = ResultFile.objects.update_or_create(
             task=task,
             name=name,
             defaults={
-                "source_url": url,
+                "source_url": url[:10000],
                 "path": f"results/{task.code.hex}/{filename}",
-                "content_type": (got.content_type or "application/octet-stream")[:100],
+                "content_type": content_type,
                 "size": len(got.content),
                 "error": "",
             },
@@ -139,14 +184,25 @@ def copy_results(task: Task) -> list[ResultFile]:
                     task=task,
                     name="mask",
                     defaults={
-                        "source_url": url,
+                        "source_url": url[:10000],
                         "path": f"results/{task.code.hex}/mask.png",
                         "content_type": "image/png",
                         "size": len(mask),
                         "error": "",
                     },
                 )
+    left_out = len(wanted) - settings.RESULT_MAX_FILES
+    if left_out > 0:
+        # One row, not one per file: a 10 MB callback can list 100,000 URLs.
+        copied.append(
+            _failed(task, OVER_LIMIT_NAME, "", f"{left_out:,} more result files were not copied: a task keeps at most "
+                    f"{settings.RESULT_MAX_FILES} (RESULT_MAX_FILES)")
+        )  # fmt: skip
     return copied
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MB"
 
 
 def _open_image(content: bytes):

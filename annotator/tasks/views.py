@@ -34,6 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from annotator import safe_files
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.tasks import callbacks, results
 from annotator.tasks.models import CallbackEvent, ResultFile, SubmissionAttempt, Task, TaskEvent, TaskType
@@ -518,8 +519,9 @@ def task_result_file(request: HttpRequest, task_code, result_name: str) -> FileR
     path = (Path(settings.MEDIA_ROOT) / row.path).resolve()
     if not path.is_relative_to(Path(settings.MEDIA_ROOT).resolve()) or not path.exists():
         raise Http404("No such result file")
-    response = FileResponse(path.open("rb"), content_type=row.content_type or "application/octet-stream")
-    # Result files are data, never pages: no sniffing into HTML.
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    # Served only as the types copies are kept as (images, JSON), never as the upstream said:
+    # a copy made before that rule, typed as script or HTML, comes back as an inert download.
+    kind = row.content_type if row.content_type in safe_files.SERVED_TYPES else ""
+    extension = safe_files.SERVED_TYPES.get(kind, ".bin")
+    response = FileResponse(path.open("rb"), content_type=kind or "application/octet-stream")
+    return safe_files.harden(response, filename=path.stem + extension, attachment=not kind)
