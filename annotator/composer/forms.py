@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -62,6 +63,15 @@ class BuilderJSONField(forms.JSONField):
 
     def prepare_value(self, value: Any) -> Any:
         return "" if value is None else super().prepare_value(value)
+
+
+class OtherParametersField(BuilderJSONField):
+    """The "Other parameters" box: shown indented, since people read and edit it by hand."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if value is None or isinstance(value, forms.fields.InvalidJSONInput):
+            return super().prepare_value(value)
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
 def _json(label: str, *, widget: forms.Widget | None = None, help_text: str = "") -> forms.JSONField:
@@ -186,8 +196,9 @@ class ComposeForm(forms.Form):
         help_text='Paste or upload {"annotations": [...]} or {"annotations": {"url": "..."}} in Scale\'s format.',
     )
 
-    extra_json = _json(
-        "Other parameters",
+    extra_json = OtherParametersField(
+        required=False,
+        label="Other parameters",
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         help_text="A JSON object of parameters no field above shows (an import puts them here). "
         "They are sent exactly as written.",

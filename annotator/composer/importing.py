@@ -20,12 +20,13 @@ from typing import Any
 
 from django import forms
 
+from annotator import inbound
 from annotator.composer.forms import LINE_LIST_FIELDS, OMIT, ComposeForm, field_for_key
 
 # A pasted payload is read whole; this bounds the parser's work (Scale's own body limit is far
 # below it for the parameters of one task).
 MAX_PASTE_CHARS = 2_000_000
-MAX_DEPTH = 64
+MAX_DEPTH = inbound.MAX_JSON_DEPTH
 
 # The JSON shape each builder can draw; a value of another shape is kept under "Other parameters"
 # rather than shown as an empty builder.
@@ -69,28 +70,19 @@ def parse_pasted(text: str) -> dict[str, Any]:
         raise PasteError(f"the pasted value is nested too deeply (more than {MAX_DEPTH} levels)") from None
     except json.JSONDecodeError as json_error:
         value = _python_value(text, json_error)
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise PasteError(str(error)) from None
     if not isinstance(value, dict):
         raise PasteError(f"paste one object, {{…}}: the parameters of one task (this is {_kind(value)})")
-    if _depth(value) > MAX_DEPTH:
-        raise PasteError(f"the pasted value is nested too deeply (more than {MAX_DEPTH} levels)")
-    return value
+    try:
+        # Depth, infinities (1e999) and lone surrogates: what could not be stored or sent.
+        return inbound.check_json_value(value, "the pasted payload", MAX_DEPTH)
+    except inbound.InputError as error:
+        raise PasteError(str(error)) from None
 
 
 def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
-
-
-def _depth(value: Any) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_DEPTH:
-            return depth
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def _python_value(text: str, json_error: json.JSONDecodeError) -> Any:

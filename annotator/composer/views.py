@@ -144,7 +144,7 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
         form = ComposeForm(request.POST, task_type=task_type)
         form.is_valid()
         form.add_error(None, too_large)
-        response = _render_composer(request, task_type, form)
+        response = _render_composer(request, task_type, form, pasted=request.POST.get("import_json", ""))
         response.status_code = 400
         return response
     action = request.POST.get("action", "validate")

@@ -1026,6 +1026,20 @@
       if (field) { field.addEventListener("input", overlays); field.addEventListener("change", overlays); }
     });
     renderMedia();
+    caretAtImportError();
+  }
+
+  // A paste that could not be read comes back in its box: put the caret where it goes wrong.
+  function caretAtImportError() {
+    var box = document.getElementById("import-json");
+    if (!box || !box.dataset.errorLine) return;
+    var line = Number(box.dataset.errorLine), column = Number(box.dataset.errorColumn || 1);
+    var rows = box.value.split("\n");
+    var offset = 0;
+    for (var i = 0; i < Math.min(line - 1, rows.length); i++) offset += rows[i].length + 1;
+    offset = Math.min(box.value.length, offset + Math.max(0, column - 1));
+    box.focus();
+    box.setSelectionRange(offset, offset);
   }
 
   document.addEventListener("DOMContentLoaded", start);

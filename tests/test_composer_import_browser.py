@@ -1,0 +1,64 @@
+"""Pasting payloads into the composer's import box in real Chromium."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from annotator.composer.importing import parse_pasted
+from tests.conftest import login_in_browser
+from tests.test_composer_browser import js_errors, key
+from tests.test_composer_import import DOCS_EXAMPLE
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def settled_payload(page, must_contain: str) -> dict:
+    page.wait_for_function(
+        "([t]) => document.querySelector('#payload-json')?.textContent.includes(t)", arg=[must_contain]
+    )
+    page.wait_for_timeout(600)
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    return json.loads(page.locator("#payload-json").text_content())
+
+
+def import_text(page, text: str) -> None:
+    if page.locator("details.import-box").get_attribute("open") is None:
+        page.locator("summary", has_text="Import an existing Scale payload").click()
+    page.fill("#import-json", text)
+    page.get_by_role("button", name="Fill the form from this payload").click()
+    page.wait_for_load_state()
+
+
+def test_a_paste_that_cannot_be_read_stays_in_its_box_with_where_it_failed(page, live_server, users):
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    page.fill("#id_project", "typed before the import")
+    broken = DOCS_EXAMPLE.replace('"labels": ["car", "road",],', '"labels": ["car", "road",,],')
+    import_text(page, broken)
+    error = page.locator("#import-error").text_content()
+    assert "line 6" in error and "Nothing was changed" in error
+    assert page.locator("#import-json").input_value() == broken  # nothing the user pasted is lost
+    assert page.locator("#import-json").get_attribute("aria-invalid") == "true"
+    assert page.locator("#id_project").input_value() == "typed before the import"
+    # The caret waits where the text goes wrong.
+    assert page.evaluate("() => document.activeElement.id") == "import-json"
+    caret_line = page.evaluate(
+        "() => { const t = document.activeElement; return t.value.slice(0, t.selectionStart).split('\\n').length; }"
+    )
+    assert caret_line == 6
+    assert js_errors(page) == []
+
+
+def test_the_python_dict_of_scales_docs_imports_and_is_sent_as_written(page, live_server, users):
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    import_text(page, DOCS_EXAMPLE)
+    assert "Imported all 8 parameters" in page.locator(".messages, main").first.text_content()
+    assert key(page, "labels:1:name").input_value() == "road"
+    assert page.locator("#id_allow_unlabeled").input_value() == "false"
+    assert json.loads(page.locator("#id_extra_json").input_value()) == {"batch": None}
+    shown = settled_payload(page, "tag2")
+    assert shown == parse_pasted(DOCS_EXAMPLE)
+    assert js_errors(page) == []
