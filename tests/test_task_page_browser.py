@@ -41,7 +41,7 @@ def compose(page, live_server, task_type: str = "segmentannotation", payload: di
     }
     page.locator("summary", has_text="Import an existing Scale payload").click()
     page.fill("#import-json", json.dumps(payload))
-    page.get_by_role("button", name="Fill the form from this JSON").click()
+    page.click("button[name=action][value=import]")  # "Fill the form from this payload"
     page.wait_for_load_state()
     page.wait_for_function("() => document.querySelector('#preview-valid')")
     page.wait_for_function("() => !document.querySelector('.htmx-request')")
@@ -320,3 +320,94 @@ def assert_fits_phone(page, live_server, path: str, name: str, ready: str = "bod
         p2.screenshot(path=str(support.ARTIFACTS / f"{name}.png"), full_page=True)
     finally:
         phone.close()
+
+
+def test_a_video_result_shows_attribute_values_and_events(page, live_server, users, settings):
+    """videoannotation through the sandbox: each object's attributes on the current frame,
+    the events file copied and listed, and an event jumps to its start."""
+    worker = sandbox_worker(live_server, users, settings)
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        payload = {
+            "attachment_type": "image",
+            "attachments": [f"{live_server.url}/sandbox/media/street-{n}.png" for n in (1, 2, 3)],
+            "geometries": {"box": {"objects_to_annotate": ["car", "pedestrian"]}},
+            "annotation_attributes": {
+                "occluded": {"type": "category", "description": "Is it hidden?", "choices": ["no", "partly"]}
+            },
+            "events_to_annotate": ["Lane change"],
+        }
+        compose(page, live_server, "videoannotation", payload)
+        page.wait_for_selector("#result-viewer[data-drawn='1']", timeout=60000)
+    finally:
+        worker.stop()
+    assert sorted(page.locator("#rv-tracks li").all_text_contents()) == [" car 1", " pedestrian 1"]
+    attrs = page.locator("#rv-attrs li").all_text_contents()
+    assert "car 1 — occluded: no" in " | ".join(attrs) and "pedestrian 1 — occluded: partly" in " | ".join(attrs)
+    event = page.locator("#rv-events li", has_text="Lane change")
+    assert event.text_content().strip() == "Lane change · 0.0\u20131.0 s"
+    assert event.get_attribute("aria-current") == "true"  # under way at frame 0
+    page.locator("#rv-scrub").fill("2")
+    assert page.locator("#rv-frame-no").text_content() == "frame 2 / 2"
+    assert event.get_attribute("aria-current") is None
+    event.locator("button").click()
+    assert page.locator("#rv-frame-no").text_content() == "frame 0 / 2"
+    assert event.get_attribute("aria-current") == "true"
+    page.screenshot(path=str(support.ARTIFACTS / "task-page-video-attributes.png"), full_page=True)
+    assert page.js_errors == []
+    task = Task.objects.get()
+    assert_fits_phone(page, live_server, f"/tasks/{task.code}/", "task-page-video-attributes-phone", "#rv-events li")
+
+
+def test_the_mask_viewer_names_the_label_under_the_pointer_and_toggles_all(
+    page, live_server, users, settings, tmp_path
+):
+    from PIL import Image
+
+    from annotator.tasks.models import ResultFile
+    from tests.test_callbacks_receiver import make_task
+
+    settings.MEDIA_ROOT = tmp_path
+    mapping = {"road": {"index": 1, "color": "#ff0000"}, "car": [{"index": 2, "color": "#0000ff"}]}
+    task = make_task(
+        users.ws_a,
+        users.alice,
+        payload={"attachment": f"{live_server.url}/sandbox/media/street-1.png", "labels": ["road", "car"]},
+        scale_status="completed",
+        response={"labelMapping": mapping, "annotations": {}},
+    )
+    mask = Image.new("L", (200, 100), 0)
+    mask.paste(1, (0, 0, 100, 100))  # left half road
+    mask.paste(2, (100, 0, 150, 100))  # then one car; the last quarter unlabeled
+    folder = tmp_path / "results" / task.code.hex
+    folder.mkdir(parents=True)
+    mask.save(folder / "mask.png")
+    ResultFile.objects.create(
+        task=task, name="mask", path=f"results/{task.code.hex}/mask.png", content_type="image/png"
+    )
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/tasks/{task.code}/")
+    page.wait_for_selector("#result-viewer[data-drawn='1']")
+
+    box = page.locator("#rv-mask").bounding_box()
+    for fraction, name in ((0.25, "road"), (0.6, "car #1"), (0.9, "unlabeled")):
+        page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+        assert page.locator("#rv-hover").text_content() == name
+
+    painted = """() => { const c = document.querySelector('#rv-mask');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    assert page.evaluate(painted) == 150 * 100
+    page.click("button[data-toggle-all=off]")
+    assert page.evaluate(painted) == 0
+    assert not any(page.locator("#rv-legend input").evaluate_all("els => els.map(e => e.checked)"))
+    page.locator("#rv-legend input[data-index='2']").check()
+    assert page.evaluate(painted) == 50 * 100
+    page.click("button[data-toggle-all=on]")
+    assert page.evaluate(painted) == 150 * 100
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    page.screenshot(path=str(support.ARTIFACTS / "task-page-mask-hover.png"), full_page=True)
+    assert page.js_errors == []
+    assert_fits_phone(
+        page, live_server, f"/tasks/{task.code}/", "task-page-mask-phone", "#result-viewer[data-drawn='1']"
+    )

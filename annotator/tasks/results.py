@@ -51,8 +51,13 @@ def result_urls(task: Task) -> dict[str, str]:
         if task.attachment:
             # Kept for the thumbnail and for a viewer that outlives the customer's URL.
             urls["attachment"] = task.attachment
-    elif isinstance(annotations, dict) and isinstance(annotations.get("url"), str):
-        urls["annotations"] = annotations["url"]
+    else:
+        if isinstance(annotations, dict) and isinstance(annotations.get("url"), str):
+            urls["annotations"] = annotations["url"]
+        # Events ({"events": [...]}) come in a file of their own, for both video types.
+        events = response.get("events")
+        if isinstance(events, dict) and isinstance(events.get("url"), str):
+            urls["events"] = events["url"]
     return urls
 
 
@@ -284,6 +289,7 @@ def viewer_data(task: Task) -> dict | None:
             "frames": [str(f) for f in frames],
             "video": "" if frames else str(payload.get("attachment") or ""),
             "frame_rate": payload.get("frame_rate") or 1,
+            "events": file_url(task, "events") if "events" in files else "",
         }
     return None
 

@@ -51,6 +51,36 @@
     }).catch(function (e) { root.dataset.error = e.message; });
     root.addEventListener("change", draw);
     if (opacity) opacity.addEventListener("input", draw);
+
+    // All / none: one click instead of one per label.
+    root.querySelectorAll("[data-toggle-all]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var on = button.dataset.toggleAll === "on";
+        root.querySelectorAll("#rv-legend input[data-index]").forEach(function (el) { el.checked = on; });
+        draw();
+      });
+    });
+
+    // The label under the pointer (or the finger: a tap shows it too).
+    var names = {};
+    data.labels.forEach(function (l) { names[l.index] = l.name; });
+    var hover = root.querySelector("#rv-hover");
+    var stage = root.querySelector(".stage");
+    function pointAt(e) {
+      if (!indices || !hover) return;
+      var box = canvas.getBoundingClientRect();
+      var x = Math.floor((e.clientX - box.left) / box.width * canvas.width);
+      var y = Math.floor((e.clientY - box.top) / box.height * canvas.height);
+      if (x < 0 || y < 0 || x >= canvas.width || y >= canvas.height) { hover.textContent = "—"; return; }
+      var idx = indices[y * canvas.width + x];
+      hover.textContent = idx === 0 ? "unlabeled" : (names[idx] || "index " + idx);
+      hover.dataset.index = String(idx);
+    }
+    if (stage) {
+      stage.addEventListener("pointermove", pointAt);
+      stage.addEventListener("pointerdown", pointAt);
+      stage.addEventListener("pointerleave", function () { if (hover) hover.textContent = "—"; });
+    }
   }
 
   // Scale's two video result files, read into one list of frames in time order,
@@ -129,7 +159,13 @@
 
   function readFrames(json, rate) {
     if (Array.isArray(json)) {
-      return json.map(function (f, i) { return { t: i / rate, annotations: (f && Array.isArray(f.annotations)) ? f.annotations : [] }; });
+      return json.map(function (f, i) {
+        return {
+          t: i / rate,
+          annotations: (f && Array.isArray(f.annotations)) ? f.annotations : [],
+          global_attributes: f && f.global_attributes
+        };
+      });
     }
     if (json && typeof json === "object") return playbackFrames(json, rate);
     return [];
@@ -197,6 +233,107 @@
       });
       label.textContent = "frame " + current + " / " + Math.max(0, frames.length - 1);
       root.dataset.frame = String(current);
+      frameDetails(anns);
+    }
+
+    // What Scale said about each object on this frame: its attributes, by name.
+    // A linked attribute's value is another annotation's uuid: shown by that track's name.
+    function valueText(v) {
+      if (Array.isArray(v)) return v.map(valueText).join(", ");
+      if (v && typeof v === "object") return JSON.stringify(v);
+      var text = String(v);
+      return names[text] || text;
+    }
+    function attributeLine(attrs) {
+      if (!attrs || typeof attrs !== "object") return "";
+      return Object.keys(attrs).map(function (k) { return k + ": " + valueText(attrs[k]); }).join(" · ");
+    }
+    var attrsList = root.querySelector("#rv-attrs");
+    function frameDetails(anns) {
+      if (!attrsList) return;
+      attrsList.textContent = "";
+      var global = frames[current] && frames[current].global_attributes;
+      if (global && Object.keys(global).length) {
+        var g = document.createElement("li");
+        g.textContent = "Whole frame — " + attributeLine(global);
+        attrsList.appendChild(g);
+      }
+      anns.forEach(function (a) {
+        var li = document.createElement("li");
+        var sw = document.createElement("span");
+        sw.className = "swatch"; sw.style.backgroundColor = trackColor(trackId(a));
+        li.appendChild(sw);
+        li.appendChild(document.createTextNode(" " + (names[trackId(a)] || a.label || "object")));
+        var line = attributeLine(a.attributes);
+        if (line) {
+          var span = document.createElement("span");
+          span.className = "attrs";
+          span.textContent = " — " + line;
+          li.appendChild(span);
+        }
+        attrsList.appendChild(li);
+      });
+      if (!attrsList.children.length) {
+        var none = document.createElement("li");
+        none.className = "muted";
+        none.textContent = "No object on this frame.";
+        attrsList.appendChild(none);
+      }
+      markEvents();
+    }
+
+    // Events (Scale's {"events": [...]}): each a button that jumps to its start;
+    // the ones under way at the current frame are marked.
+    var eventsList = root.querySelector("#rv-events");
+    var events = [];
+    function eventTime(e, which) {
+      var t = e[which + "Time"];
+      if (typeof t === "number") return t;
+      return typeof e[which] === "number" ? e[which] / rate : NaN;
+    }
+    function markEvents() {
+      if (!eventsList || !frames.length) return;
+      var now = timeOf(current);
+      events.forEach(function (ev) {
+        var end = isFinite(ev.end) ? ev.end : ev.start;
+        var on = now >= ev.start - 1e-3 && now <= end + 1e-3;
+        ev.li.classList.toggle("active", on);
+        if (on) ev.li.setAttribute("aria-current", "true"); else ev.li.removeAttribute("aria-current");
+      });
+    }
+    function loadEvents() {
+      if (!data.events || !eventsList) return Promise.resolve();
+      return fetch(data.events, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (json) {
+        var list = json && Array.isArray(json.events) ? json.events : [];
+        list.forEach(function (e) {
+          if (!e || typeof e !== "object") return;
+          var ev = { start: eventTime(e, "start"), end: eventTime(e, "end") };
+          if (!isFinite(ev.start)) return;
+          ev.li = document.createElement("li");
+          var button = document.createElement("button");
+          button.type = "button"; button.className = "small event-jump";
+          var span = isFinite(ev.end) ? ev.start.toFixed(1) + "–" + ev.end.toFixed(1) + " s" : ev.start.toFixed(1) + " s";
+          button.textContent = String(e.label || "event") + " · " + span;
+          button.addEventListener("click", function () { stop(); show(frameAt(ev.start)); });
+          ev.li.appendChild(button);
+          var line = attributeLine(e.attributes);
+          if (line) {
+            var attrs = document.createElement("span");
+            attrs.className = "attrs"; attrs.textContent = " — " + line;
+            ev.li.appendChild(attrs);
+          }
+          eventsList.appendChild(ev.li);
+          events.push(ev);
+        });
+        if (!events.length) {
+          var none = document.createElement("li");
+          none.className = "muted"; none.textContent = "No events were marked.";
+          eventsList.appendChild(none);
+        }
+        markEvents();
+      }).catch(function () {
+        eventsList.textContent = "The events file could not be read.";
+      });
     }
 
     function sizeTo(w, h) {
@@ -290,6 +427,8 @@
       }
       if (!canvas.width || canvas.width === 300) sizeTo(1280, 720);
       show(0);
+      return loadEvents();
+    }).then(function () {
       root.dataset.drawn = "1";
     }).catch(function (e) { root.dataset.error = e.message; });
   }
