@@ -60,17 +60,21 @@ def explain(name: str) -> dict[str, str]:
 
 def test_it_explains_what_is_wrong_in_the_segmentation_example():
     messages = explain("segmentannotation.seed.json")
-    assert 'seed doc\'s [["vehicle"], ...] example is wrong' in messages["labels[0]"]
+    assert 'Scale\'s documentation shows [["vehicle"], ...], which is not a documented' in messages["labels[0]"]
     assert 'not a string (got "choices"' in messages["annotation_attributes.newKey.choices"]
     assert messages["annotation_attributes.newKey.type"].startswith('unknown attribute type "type"')
     conditions = "annotation_attributes.newKey.conditions"
-    assert "the seed doc's array form is wrong" in messages[f"{conditions}.label_condition"]
-    assert "single-object form is wrong" in messages[f"{conditions}.attribute_conditions"]
+    assert (
+        "documentation uses an array here; the documented form is an object"
+        in messages[f"{conditions}.label_condition"]
+    )
+    shape = messages[f"{conditions}.attribute_conditions"]
+    assert "uses a single object here; the documented form is an array" in shape
 
 
 def test_it_explains_what_is_wrong_in_the_playback_examples():
     messages = explain("videoplaybackannotation.seed.json")
-    assert "OpenAPI artefact" in messages["geometries.point.x"]
+    assert "comes from its API schema" in messages["geometries.point.x"]
     assert messages["geometries.polygon.max_vertices"] == 'must be an integer or null, got a blank string " "'
     types = explain("videoplaybackannotation.seed-param-types.json")
     assert types["events_to_annotate"] == "must be an array of event names (strings), got 2"

@@ -117,7 +117,7 @@ def _check_choices(report: Report, definition: dict[Any, Any], path: str) -> fro
             choices_path,
             "attribute.choices",
             f'must be an array of choices such as ["Yes", "No"], not a string '
-            f'(got {quote(choices)}; the seed doc\'s "choices": "choices" is a placeholder)',
+            f'(got {quote(choices)}; "choices": "choices" in an example of Scale\'s documentation is a placeholder)',
         )
         return None
     if not isinstance(choices, ARRAY_TYPES):
@@ -205,7 +205,11 @@ def _check_conditions(
 def _check_label_condition(report: Report, condition: Any, path: str, leaves: Leaves) -> None:
     if not isinstance(condition, dict):
         # Reference §3.3: the seed's `"label_condition": ["car", "car2"]` is the wrong shape.
-        seed = " (the seed doc's array form is wrong)" if isinstance(condition, ARRAY_TYPES) else ""
+        seed = (
+            " (an example in Scale's documentation uses an array here; the documented form is an object)"
+            if isinstance(condition, ARRAY_TYPES)
+            else ""
+        )
         report.add(
             path,
             "condition.label_condition_shape",
@@ -233,7 +237,11 @@ def _check_attribute_conditions(
     if not isinstance(conditions, ARRAY_TYPES):
         # Reference §3.3: the seed sends one object; the documented form is an array of
         # objects, ORed together, with the keys inside one object ANDed.
-        seed = " (the seed doc's single-object form is wrong)" if isinstance(conditions, dict) else ""
+        seed = (
+            " (an example in Scale's documentation uses a single object here; the documented form is an array)"
+            if isinstance(conditions, dict)
+            else ""
+        )
         report.add(
             path,
             "condition.attribute_conditions_shape",

@@ -53,8 +53,8 @@ def _check_geometry(report: Report, kind: str, geometry: dict[Any, Any], path: s
                 key_path(path, key),
                 "geometry.point_xy",
                 "is not a request parameter: x and y are fields of point annotations in "
-                'the response (the seed doc\'s "point": {"x": " ", "y": " "} is an '
-                "OpenAPI artefact); give objects_to_annotate and optional connections",
+                'the response (the "point": {"x": " ", "y": " "} in an example of Scale\'s documentation comes '
+                "from its API schema); give objects_to_annotate and optional connections",
             )
         else:
             report.unknown_key(key, allowed, path, f"a {kind} geometry")

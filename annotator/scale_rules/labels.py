@@ -139,7 +139,8 @@ class _LabelWalker:
                     "label.nested_array",
                     "a label cannot be an array; use a string or a LabelDescription object "
                     'such as {"choice": "vehicle", "subchoices": ["car", "truck"]} '
-                    '(the seed doc\'s [["vehicle"], ...] example is wrong)',
+                    "(an example in Scale's documentation shows "
+                    '[["vehicle"], ...], which is not a documented label form)',
                 )
             else:
                 report.add(
