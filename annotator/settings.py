@@ -207,10 +207,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Failed sign-ins allowed per account and per address in the window; the next
-# one is refused until the window has passed.
+# Failed sign-ins allowed per account and per address; then sign-in pauses for
+# LOGIN_BACKOFF_BASE seconds, doubling with each further failure up to
+# LOGIN_FAILURE_WINDOW (annotator/accounts/throttle.py). Counts are forgotten after
+# a quiet window.
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", "5")
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", "900")
+LOGIN_BACKOFF_BASE = envfloat("LOGIN_BACKOFF_BASE", "60")
+# Proxies in front of the web processes that append the client's address to
+# X-Forwarded-For (a load balancer: 1). 0 trusts no header: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", "0")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = envstr("TIME_ZONE", "UTC")

@@ -217,3 +217,108 @@ def test_hostile_json_in_a_composer_field_is_a_form_error(alice_client, users, f
     assert page.status_code == 200
     assert message in page.content.decode()
     assert Task.objects.count() == 0
+
+
+# --- 2. Sign-in throttle: atomic, per real client behind a proxy, backoff not a hard lock -------
+
+LOGIN = "/accounts/login/"
+WRONG = "Please enter a correct username and password"
+PAUSED = "Too many failed sign-in attempts"
+
+
+def _login_session(base_url: str):
+    import re
+
+    import requests
+
+    session = requests.Session()
+    page = session.get(base_url + LOGIN, timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return session, token
+
+
+def test_thirty_parallel_wrong_guesses_check_only_five_passwords(live_server, users, settings):
+    import threading
+
+    settings.LOGIN_FAILURE_LIMIT = 5
+    sessions = [_login_session(live_server.url) for _ in range(30)]
+    barrier = threading.Barrier(len(sessions))
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def guess(session, token, i):
+        barrier.wait()
+        response = session.post(
+            live_server.url + LOGIN,
+            {"csrfmiddlewaretoken": token, "username": "alice", "password": f"guess-{i}"},
+            headers={"Referer": live_server.url + LOGIN},
+            timeout=60,
+        )
+        with lock:
+            answers.append(response.text)
+
+    threads = [threading.Thread(target=guess, args=(s, t, i)) for i, (s, t) in enumerate(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    checked = sum(WRONG in answer for answer in answers)
+    paused = sum(PAUSED in answer for answer in answers)
+    assert (checked, paused) == (5, 25)
+
+
+def _post_login(client, username: str, password: str, forwarded: str | None = None, remote: str = "10.0.0.2"):
+    extra = {"REMOTE_ADDR": remote}
+    if forwarded is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded
+    return client.post(LOGIN, {"username": username, "password": password}, **extra).content.decode()
+
+
+def test_behind_the_load_balancer_one_clients_failures_do_not_pause_the_others(client, users, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for name in ("x1", "x2", "x3", "x4", "x5", "x6"):
+        _post_login(client, name, "wrong", forwarded="203.0.113.7")
+    # The attacker's own address is paused ...
+    assert PAUSED in _post_login(client, "x7", "wrong", forwarded="203.0.113.7")
+    # ... everyone else behind the same balancer signs in.
+    body = _post_login(client, "bob", "bob-password-1", forwarded="198.51.100.4")
+    assert PAUSED not in body and "_auth_user_id" in client.session
+
+
+def test_the_forwarded_header_is_ignored_unless_a_proxy_is_trusted(client, users, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    for i, name in enumerate(("x1", "x2", "x3", "x4", "x5")):
+        _post_login(client, name, "wrong", forwarded=f"203.0.113.{i}")  # a new spoofed address each time
+    assert PAUSED in _post_login(client, "bob", "bob-password-1", forwarded="198.51.100.9")
+
+
+def test_only_the_address_the_trusted_proxy_saw_counts(client, users, settings):
+    # The client may prepend anything to X-Forwarded-For; the balancer appends what it saw.
+    settings.TRUSTED_PROXY_COUNT = 1
+    for i, name in enumerate(("x1", "x2", "x3", "x4", "x5")):
+        _post_login(client, name, "wrong", forwarded=f"192.0.2.{i}, 203.0.113.7")
+    assert PAUSED in _post_login(client, "x6", "wrong", forwarded="192.0.2.99, 203.0.113.7")
+
+
+def test_an_account_pauses_with_growing_backoff_then_lets_the_right_password_in(client, users, settings):
+    from tests.support import wait_until
+
+    settings.LOGIN_BACKOFF_BASE = 1
+    for i in range(5):
+        assert WRONG in _post_login(client, "alice", "wrong", remote=f"10.0.1.{i}")
+    # The sixth attempt, even with the right password and from another address, waits ...
+    assert PAUSED in _post_login(client, "alice", "alice-password-1", remote="10.0.2.1")
+    assert "_auth_user_id" not in client.session
+    # ... but only for the backoff (1 s here), not for the whole window: then it is checked.
+    wait_until(
+        lambda: PAUSED not in _post_login(client, "alice", "wrong", remote="10.0.2.2"),
+        timeout=30,
+        message="the pause to end",
+    )
+    # That failure doubled the pause; the right password gets in once it has passed.
+    wait_until(
+        lambda: PAUSED not in _post_login(client, "alice", "alice-password-1", remote="10.0.2.3"),
+        timeout=30,
+        message="the doubled pause to end",
+    )
+    assert str(users.alice.pk) == client.session["_auth_user_id"]

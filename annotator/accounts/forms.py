@@ -14,27 +14,20 @@ from annotator.accounts import throttle
 from annotator.accounts.models import Membership, Workspace
 
 
-def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") if request else ""
-
-
 class ThrottledLoginForm(AuthenticationForm):
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        address = client_address(self.request)
-        wait = throttle.seconds_blocked(username, address)
-        if wait:
-            minutes = max(1, round(wait / 60))
+        if not username or not self.cleaned_data.get("password"):
+            return super().clean()  # a field is missing: no password is checked, nothing to count
+        attempt = throttle.begin(username, throttle.client_address(self.request))
+        if attempt.wait:
+            minutes = max(1, round(attempt.wait / 60))
             raise ValidationError(
                 f"Too many failed sign-in attempts. Sign-in is paused for about {minutes} minute(s); try again later.",
                 code="throttled",
             )
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            throttle.record_failure(username, address)
-            raise
-        throttle.clear(username, address)
+        cleaned = super().clean()  # a failure stays counted (it was counted before the check)
+        attempt.succeeded()
         return cleaned
 
 
