@@ -523,3 +523,59 @@ def test_a_sandbox_callback_to_this_sites_own_callback_url_is_delivered(settings
     callbacks.attempt(str(delivery.code))
     assert "private, local or reserved address" in delivery.attempt_rows.get().error
     assert len(hostile.requests) == 1
+
+
+# --- In Chromium: the SVG-through-the-proxy attack no longer runs (issue 11, high 1) ---------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_an_svg_through_the_proxy_cannot_run_a_copied_script(
+    page, live_server, users, settings, result_store
+):
+    """The attack as reported: a member's task "result" is JavaScript, copied and served from our
+    origin; an SVG fetched through the proxy points its <script href> at it. Before, Chromium ran
+    it under `script-src 'self'` with the owner's session. Now the proxy refuses the SVG, a new
+    copy of the script is refused, and an old copy is served as an inert download that a
+    <script> element on our own page cannot run."""
+    from annotator.tasks import results
+    from annotator.tasks.models import ResultFile
+    from tests.conftest import login_in_browser
+
+    hostile = result_store  # trusted as a public host; MEDIA_ROOT is this test's own
+    settings.SITE_URL = live_server.url
+    task = _segmentation_task(users, {"annotations": {"labeled": {"evil": f"{hostile.url}/js"}}})
+    results.copy_results(task)
+    assert ResultFile.objects.get(task=task, name="labeled:evil").path == ""  # a new copy: refused
+    # A copy made before the fix, as it was stored then.
+    folder = Path(settings.MEDIA_ROOT) / "results" / task.code.hex
+    (folder / "labeled_old.js").write_bytes(b"window.__pwned = 'script'; document.title = 'pwned';")
+    ResultFile.objects.create(
+        task=task, name="labeled:old", source_url="x", path=f"results/{task.code.hex}/labeled_old.js",
+        content_type="application/javascript",
+    )  # fmt: skip
+    script_url = f"/tasks/{task.code}/results/labeled:old"
+    hostile.svg_script = script_url
+
+    login_in_browser(page, live_server, "alice", "alice-password-1")  # the owner, as in the report
+    answer = page.goto(f"{live_server.url}/compose/media/?url={hostile.url}/svg")
+    assert answer.status == 415
+    assert answer.headers["content-type"] == "text/plain; charset=utf-8"
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.title() != "pwned"
+
+    page.goto(f"{live_server.url}/tasks/{task.code}/")
+    outcome = page.evaluate(
+        """(src) => new Promise((done) => {
+            const s = document.createElement("script");
+            s.src = src;
+            s.onload = () => done("loaded");
+            s.onerror = () => done("blocked");
+            document.head.appendChild(s);
+        })""",
+        script_url,
+    )
+    assert outcome == "blocked"  # application/octet-stream + nosniff: Chromium refuses to run it
+    assert page.evaluate("() => window.__pwned") is None
+    users.ws_a.refresh_from_db()
+    assert users.ws_a.name == "Team A"

@@ -885,7 +885,7 @@
     // Same-origin copy through the guarded fetcher: reading mask pixels needs an untainted canvas.
     maskImage.src = form.dataset.mediaProxy + "?url=" + encodeURIComponent(mask);
     maskImage.addEventListener("error", function () {
-      status.textContent = "Could not load the mask " + mask + " (only public URLs or this workspace's API host are fetched).";
+      status.textContent = "Could not load the mask " + mask + " (only public PNG, JPEG, WebP or GIF images are fetched).";
       status.classList.add("media-error");
     });
     maskImage.addEventListener("load", function () {
