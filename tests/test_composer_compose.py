@@ -84,7 +84,7 @@ def test_it_drops_blank_fields_and_keeps_tri_state_defaults_out():
         ({"tags_json": json.dumps(list("abcdef"))}, "tags_json", "at most 5 tags"),
         ({"metadata_json": json.dumps({"k": "x" * 11000})}, "metadata_json", "10 KB"),
         ({"callback_url": "not a url"}, "callback_url", "email address"),
-        ({"attachment": "ftp://e.org/a.png"}, "attachment", "http or https"),
+        ({"attachment": ""}, "attachment", "is required"),
         ({"labels_json": "[not json"}, "labels_json", "valid JSON"),
         ({"attributes_json": json.dumps({"a": {"type": "category", "description": "d", "choices": "choices"}})},
          "attributes_json", "must be an array"),

@@ -77,7 +77,7 @@ def test_errors_appear_next_to_their_fields_and_the_form_keeps_what_was_typed(al
     page = response.content.decode()
     assert Task.objects.count() == 0
     assert "2 problems to fix; nothing was created." in page
-    assert '<div class="issues" id="issues-attachment"><p class="error">must be an http or https URL' in page
+    assert '<div class="issues" id="issues-attachment"><p class="error">Scale fetches http(s)://' in page
     assert '<div class="issues" id="issues-labels_json"><p class="error">at most 50 labels are allowed (got 51)' in page
     assert 'value="kept"' in page and 'value="not-a-url"' in page
     assert "label 50" in page  # the builder's hidden field still holds all 51 labels

@@ -161,13 +161,27 @@ def test_it_checks_box_size_minimums(field, value, code):
         ("https://v.example.com/a.WEBM", True),
         ("http://v.example.com/dir/a.ogg?sig=1#t=5", True),
         ("https://v.example.com/a.mov", False),
-        ("https://v.example.com/a.mp4/", False),
-        ("https://v.example.com/mp4", False),
-        ("https://v.example.com/a?file=b.mp4", False),
+        ("s3://bucket/clips/a.avi", False),
     ],
 )
 def test_it_accepts_only_mp4_webm_and_ogg_videos(url, ok):
     assert codes(PLAYBACK, playback(attachment=url)) == ([] if ok else ["video.format"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://v.example.com/a.mp4/",
+        "https://v.example.com/mp4",
+        "https://v.example.com/a?file=b.mp4",
+        "https://v.example.com/watch.php?id=3",
+        "scaledata://5f1e0c6a9d2b7c0011a1b2c3/2b2d7ac1-7e6c-4d8e-9f3a-0c1d2e3f4a5b",
+    ],
+)
+def test_it_only_warns_about_a_video_url_whose_format_it_cannot_tell(url):
+    # Scale's own playback hypothesis example sends an extension-less scaledata:// video.
+    findings = scale_rules.validate(PLAYBACK, playback(attachment=url))
+    assert [(f.code, f.severity) for f in findings] == [("video.format_unknown", "warning")]
 
 
 @pytest.mark.parametrize(

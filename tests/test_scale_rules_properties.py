@@ -396,7 +396,9 @@ def _drop_required(payload: dict[str, Any], task_type: str) -> tuple[str, str]:
     field = "labels" if task_type == SEG else "geometries"
     payload.pop(field)
     payload.pop("hypothesis", None)  # refers to the labels; not the rule under test
-    return "param.required", field
+    # A task naming a project or batch may leave them to the project's params (a warning).
+    named = any(isinstance(payload.get(key), str) and payload[key].strip() for key in ("project", "batch"))
+    return ("param.project_defined" if named else "param.required"), field
 
 
 def _bad_choices(payload: dict[str, Any]) -> tuple[str, str]:

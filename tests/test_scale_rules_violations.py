@@ -205,6 +205,7 @@ def nested_labels(depth: int) -> dict[str, Any]:
 
 
 SPEED = "annotation_attributes.speed"
+PLATE = "annotation_attributes.plate"
 HEADING_CONDITION = "annotation_attributes.heading.conditions.label_condition"
 CONNECTION = "geometries.point.connections[0]"
 INTRINSICS = "geometries.cuboid.camera_intrinsics"
@@ -213,7 +214,9 @@ MAPPING = "hypothesis.labelMapping"
 # code -> (task type, mutation of the valid payload, path the error must have)
 VIOLATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "param.unknown": (SEG, put("padding", 10), "padding"),
-    "param.required": (SEG, drop("labels"), "labels"),
+    "param.required": (SEG, drop("attachment"), "attachment"),
+    "param.project_defined": (SEG, both(drop("labels"), drop("hypothesis")), "labels"),
+    "field.expected": (VIDEO, drop(f"{PLATE}.description"), f"{PLATE}.description"),
     "field.unknown": (SEG, put("labels[2]", {"choice": "road", "colour": "grey"}), "labels[2].colour"),
     "field.required": (VIDEO, drop(f"{INTRINSICS}.fx"), f"{INTRINSICS}.fx"),
     "type.boolean": (SEG, put("allow_unlabeled", "false"), "allow_unlabeled"),
@@ -234,6 +237,7 @@ VIOLATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "attachments.empty": (VIDEO, put("attachments", []), "attachments"),
     "url.invalid": (SEG, put("attachment", "ftp://images.example.com/street.png"), "attachment"),
     "video.format": (PLAYBACK, put("attachment", "https://videos.example.com/drive.avi"), "attachment"),
+    "video.format_unknown": (PLAYBACK, put("attachment", "https://videos.example.com/stream"), "attachment"),
     "callback_url.invalid": (SEG, put("callback_url", "www.example.com/callback"), "callback_url"),
     "context_attachments.same_as_attachment": (
         SEG,
@@ -412,8 +416,8 @@ def test_it_uses_only_codes_from_the_rule_table():
         ("video.format", "attachment: video must be an mp4, webm or ogg file (got '.avi')"),
         (
             "param.unknown",
-            "padding: unknown parameter 'padding' for segmentannotation (only "
-            "videoannotation and videoplaybackannotation accept it)",
+            "padding: 'padding' is not a documented parameter of segmentannotation (only "
+            "videoannotation and videoplaybackannotation accept it); it is sent as it is",
         ),
         (
             "type.boolean",
@@ -476,11 +480,16 @@ def test_it_infers_a_missing_attachment_type_from_what_is_sent():
     assert [(e.code, e.path) for e in scale_rules.validate(PLAYBACK, neither)] == [("attachment.missing", "")]
 
 
-def test_it_rejects_a_video_url_without_an_extension():
+def test_it_only_warns_about_a_video_url_without_an_extension():
     payload = copy.deepcopy(PLAYBACK_PAYLOAD)
     payload["attachment"] = "https://videos.example.com/stream?id=3.mp4"
-    assert [str(e) for e in scale_rules.validate(PLAYBACK, payload)] == [
-        "attachment: video must be an mp4, webm or ogg file (the URL path has no file extension)"
+    findings = scale_rules.validate(PLAYBACK, payload)
+    assert [(str(f), f.severity) for f in findings] == [
+        (
+            "attachment: make sure the video is an mp4, webm or ogg file: the URL path has no file "
+            "extension, so it cannot be checked here",
+            "warning",
+        )
     ]
 
 

@@ -31,17 +31,16 @@ def test_a_bulk_upload_on_a_phone_dry_runs_confirms_and_follows_the_group_to_don
         page.goto(f"{live_server.url}/submit/")
         assert page.evaluate(FITS), "the upload page scrolls sideways at 375 px"
         urls = [f"{live_server.url}/sandbox/media/street-{n}.png" for n in (1, 2, 3)]
-        page.fill("#id_urls", "\n".join([*urls, "ftp://example.org/not-http.png"]))
+        page.fill("#id_urls", "\n".join([*urls, "s3://fleet-frames/street-4.png"]))
         page.fill("#id_name", "Phone upload")
         page.click("text=Check every row")
 
-        # The dry run: three rows ready, the fourth refused with its reason; nothing created yet.
+        # The dry run: the s3:// row is ready too (Scale reads buckets); nothing created yet.
         page.wait_for_selector("#dry-run-title")
-        assert page.locator("#valid-count").text_content() == "3"
-        assert "must be an http or https URL" in page.locator("#row-errors").text_content()
+        assert page.locator("#valid-count").text_content() == "4"
         assert Task.objects.count() == 0
         assert page.evaluate(FITS), "the dry run scrolls sideways at 375 px"
-        page.click("text=Submit 3 tasks")
+        page.click("text=Submit 4 tasks")
 
         # The group page polls with htmx until every row is at the sandbox, without a reload.
         page.wait_for_url("**/submit/groups/*/")
@@ -50,13 +49,13 @@ def test_a_bulk_upload_on_a_phone_dry_runs_confirms_and_follows_the_group_to_don
             "() => document.querySelector('#progress h2').textContent.trim() === 'Done'", timeout=30000
         )
         assert page.evaluate("() => window.notReloaded") is True
-        assert page.get_attribute("#progress progress", "value") == "3"
-        assert page.locator("[data-count='submitted']").text_content() == "3"
+        assert page.get_attribute("#progress progress", "value") == "4"
+        assert page.locator("[data-count='submitted']").text_content() == "4"
         assert page.locator("[data-count='failed']").text_content() == "0"
         assert page.evaluate(FITS), "the progress page scrolls sideways at 375 px"
     finally:
         worker.stop()
     group = SubmissionGroup.objects.get()
-    assert group.name == "Phone upload" and group.total == 3
-    assert Task.objects.filter(group=group, state=Task.State.SUBMITTED).count() == 3
+    assert group.name == "Phone upload" and group.total == 4
+    assert Task.objects.filter(group=group, state=Task.State.SUBMITTED).count() == 4
     assert page.js_errors == []

@@ -22,7 +22,7 @@ CSV = (
     b"attachment,metadata.frame,tags,priority,metadata\n"
     b'https://example.org/f/1.png,1,"a,b",,\n'
     b'https://example.org/f/2.png,2,,,"{""camera"": ""left""}"\n'
-    b"ftp://example.org/f/3.png,3,,,\n"
+    b",3,,,\n"
     b"https://example.org/f/4.png,4,a b c d e f,,\n"
     b"https://example.org/f/5.png,5,,abc,\n"
 )
@@ -122,7 +122,7 @@ def test_the_upload_page_dry_runs_then_confirms_into_a_group(alice_client, users
     assert response.status_code == 200
     assert "Dry run" in html
     assert 'id="row-errors"' in html
-    assert "must be an http or https URL" in html
+    assert "is required for segmentannotation" in html
     assert "Submit 2 tasks" in html
     assert not Task.objects.exists()
     plan = bulk.plan(users.ws_a, template, CSV, "rows.csv")
@@ -176,7 +176,7 @@ def test_the_command_line_dry_run_prints_row_errors(users, template, tmp_path):
             "submit_tasks", str(path), template="Streets", workspace="Team A", dry_run=True, stdout=out, stderr=err
         )
     assert exited.value.code == 1
-    assert "row 3: attachment: must be an http or https URL" in err.getvalue()
+    assert "row 3: attachment: is required for segmentannotation" in err.getvalue()
     assert "5 rows: 2 ready, 3 with errors, 0 already submitted" in out.getvalue()
     assert not Task.objects.exists()
 
@@ -232,7 +232,7 @@ def test_a_row_scale_refuses_fails_at_once_and_its_reason_is_on_the_pages(sandbo
             )
             # Scale refuses what our rules let through (here: a payload changed behind the dry run's back).
             bad = Task.objects.filter(group=group).order_by("id").first()
-            Task.objects.filter(id=bad.id).update(payload={**bad.payload, "labels": []})
+            Task.objects.filter(id=bad.id).update(payload={**bad.payload, "labels": [["road"]]})
         wait_until(lambda: bulk.progress(group).done, timeout=30)
     finally:
         worker.stop()

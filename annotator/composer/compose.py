@@ -35,6 +35,7 @@ class Issue:
     path: str  # the JSON path in the payload ("" for form-only problems)
     message: str
     from_form: bool = False  # a field that did not even clean (bad JSON, not a number)
+    severity: str = "error"  # scale_rules' severity: a "warning" is shown but never blocks
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -54,7 +55,8 @@ class Composition:
 
     @property
     def is_valid(self) -> bool:
-        return not self.issues
+        """Nothing Scale would refuse: warnings do not block a submit."""
+        return not any(issue.severity == "error" for issue in self.issues)
 
     def issues_for(self, field_name: str) -> list[Issue]:
         return [issue for issue in self.issues if issue.field == field_name]
@@ -92,7 +94,7 @@ def compose(task_type: str, data: QueryDict | dict[str, Any], **form_kwargs: Any
             name = "extra_json"
         else:
             name = field_for_path(error.path, error.code, form)
-        issues.append(Issue(name, error.path, error.message))
+        issues.append(Issue(name, error.path, error.message, severity=error.severity))
     return Composition(task_type, form, payload, issues)
 
 

@@ -241,7 +241,8 @@ def create_task(request: HttpRequest, account: SandboxAccount, task_type: str) -
         )
     if decision.error_500:
         raise ApiError(500, "Internal server error (sandbox fault injection).")
-    errors = scale_rules.validate(task_type, payload)
+    # Like Scale: refuse only what Scale refuses; warnings (inferred rules) never block.
+    errors = scale_rules.errors(scale_rules.validate(task_type, payload))
     if errors:
         raise ApiError(400, "; ".join(str(error) for error in errors))
     task = lifecycle.create(

@@ -9,7 +9,9 @@ from .labels import Leaves, check_label_list, check_leaf_references
 from .limits import ATTRIBUTE_TYPES, DEFAULT_ATTRIBUTE_TYPE, SEGMENTATION
 from .report import ARRAY_TYPES, Report, describe, index_path, is_blank, key_path, quote
 
-_COMMON_FIELDS = frozenset({"type", "description", "conditions"})
+# `global: true` marks an attribute of the whole scene (segmentation) or a global track
+# attribute (video): docs.scale.com/reference/global-attributes, ref §0b.
+_COMMON_FIELDS = frozenset({"type", "description", "conditions", "global"})
 # Only category, number and linked have documented extra fields; the other types get the
 # common fields only until Scale documents more ([UNCONFIRMED], reference §3.2).
 ATTRIBUTE_FIELDS: dict[str, frozenset[str]] = {
@@ -21,7 +23,9 @@ ATTRIBUTE_FIELDS: dict[str, frozenset[str]] = {
     "y_line": _COMMON_FIELDS,
     "linked": _COMMON_FIELDS | {"allowed_labels", "required"},
 }
-_CONDITION_FIELDS = frozenset({"label_condition", "attribute_conditions"})
+# `is_global: true` inside conditions marks a scene-level attribute (segmentation) or an
+# attribute of events (video): docs.scale.com/reference/global-attributes.
+_CONDITION_FIELDS = frozenset({"label_condition", "attribute_conditions", "is_global"})
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,30 @@ def check_attributes(
                 attributes=attributes,
                 found=found,
             )
-    # §1.1: segmentation attributes "apply only to instance annotations".
-    if task_type == SEGMENTATION and attributes and leaves.instance and not any(leaves.instance.values()):
+    # §1.1: segmentation attributes "apply only to instance annotations"; a global one
+    # applies to the scene as a whole (§0b), and project-defined labels are unknown here.
+    per_instance = [
+        definition for definition in attributes.values() if isinstance(definition, dict) and not _is_global(definition)
+    ]
+    if (
+        task_type == SEGMENTATION
+        and per_instance
+        and not leaves.open
+        and leaves.instance
+        and not any(leaves.instance.values())
+    ):
         report.add(
             path,
             "attributes.no_instance_labels",
-            "segmentannotation attributes apply only to instance annotations, but no label sets instance_label: true",
+            "segmentannotation attributes apply only to instance annotations, but no label sets "
+            "instance_label: true, so they will not be asked (mark them global: true for the whole image)",
         )
     return found
+
+
+def _is_global(definition: dict[Any, Any]) -> bool:
+    conditions = definition.get("conditions")
+    return definition.get("global") is True or (isinstance(conditions, dict) and conditions.get("is_global") is True)
 
 
 def _check_definition(report: Report, definition: dict[Any, Any], path: str, leaves: Leaves) -> Attribute:
@@ -81,9 +101,11 @@ def _check_definition(report: Report, definition: dict[Any, Any], path: str, lea
             )
     if attribute_type is not None:
         report.unknown_keys(definition, ATTRIBUTE_FIELDS[attribute_type], path, f"a {attribute_type} attribute")
+    if "global" in definition:
+        report.boolean(definition["global"], key_path(path, "global"))
     # [INF] The linked-attributes page marks only `conditions` optional among the keys.
     if "description" not in definition:
-        report.add(key_path(path, "description"), "field.required", "is required (the text shown to taskers)")
+        report.add(key_path(path, "description"), "field.expected", "is expected (the text shown to taskers)")
     else:
         report.string(definition["description"], key_path(path, "description"))
 
@@ -189,6 +211,8 @@ def _check_conditions(
     if not conditions:
         report.add(path, "condition.empty", "must contain label_condition and/or attribute_conditions")
     report.unknown_keys(conditions, _CONDITION_FIELDS, path, "conditions")
+    if "is_global" in conditions:
+        report.boolean(conditions["is_global"], key_path(path, "is_global"))
     if "label_condition" in conditions:
         _check_label_condition(report, conditions["label_condition"], key_path(path, "label_condition"), leaves)
     if "attribute_conditions" in conditions:
@@ -221,7 +245,7 @@ def _check_label_condition(report: Report, condition: Any, path: str, leaves: Le
         report.add(key_path(path, "label"), "field.required", "is required (a leaf label or an array of them)")
         return
     for label, label_path in _condition_values(report, condition["label"], key_path(path, "label")):
-        if label not in leaves:
+        if label not in leaves and label not in leaves.events:
             report.add(label_path, "condition.unknown_label", f"{quote(label)} is not a leaf label of this task")
 
 

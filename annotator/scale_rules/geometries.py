@@ -63,6 +63,7 @@ def _check_geometry(report: Report, kind: str, geometry: dict[Any, Any], path: s
     if _LABELS in geometry:
         labels_path = key_path(path, _LABELS)
         if report.array(geometry[_LABELS], labels_path):
+            leaves.new_list()
             check_label_list(report, geometry[_LABELS], labels_path, leaves, allow_instance=False)
 
     if kind in ("box", "cuboid"):

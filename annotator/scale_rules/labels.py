@@ -64,14 +64,26 @@ def count_labels(labels: object) -> int:
 
 
 class Leaves:
-    """Leaf names seen so far, whether each is an instance label, and where each was first
-    seen, so duplicates are reported across several lists (all geometries of a video task)."""
+    """Leaf names of the task, whether each is an instance label, and where each was first
+    seen in the current label list.
+
+    A duplicate within one list (segmentation `labels`, one geometry's objects_to_annotate,
+    one attribute's choices) is reported; the same name in another list (another geometry)
+    is not: Scale's own videoannotation example puts a label under two geometries.
+    `open` is set when the project supplies the labels, so references cannot be checked.
+    """
 
     def __init__(self, report: Report, what: str = "label") -> None:
         self.report = report
         self.what = what
         self.instance: dict[str, bool] = {}
+        self.open = False
+        self.events: set[str] = set()  # video event names: label_condition may name them
         self._first_path: dict[str, str] = {}
+
+    def new_list(self) -> None:
+        """Start another label list: names seen so far no longer count as duplicates."""
+        self._first_path = {}
 
     def add(self, name: str, path: str, instance: bool) -> None:
         if name in self._first_path:
@@ -82,10 +94,18 @@ class Leaves:
             )
             return
         self._first_path[name] = path
-        self.instance[name] = instance
+        self.instance[name] = self.instance.get(name, False) or instance
+
+    def mark_instance(self, name: str) -> None:
+        """Legacy `instance_labels`: the name is an instance label (and a leaf)."""
+        self.instance[name] = True
+
+    def is_instance(self, name: str) -> bool | None:
+        """None when the name is not a known leaf (the project may define it)."""
+        return self.instance.get(name)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self.instance
+        return isinstance(name, str) and (self.open or name in self.instance)
 
 
 def check_leaf_references(

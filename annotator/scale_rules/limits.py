@@ -16,6 +16,16 @@ MAX_TAGS = 5  # §1.0 "At most 5 tags per task"
 MAX_METADATA_BYTES = 10240  # §1.0 "Max 10 KB", read as 10 x 1024 bytes of encoded JSON
 PRIORITIES: tuple[int, ...] = (10, 20, 30)  # §1.0
 VIDEO_EXTENSIONS: tuple[str, ...] = ("mp4", "webm", "ogg")  # §1.2 "Only mp4, webm and ogg"
+# Extensions that name a format Scale does not take for a video: refused. Any other
+# extension (or none) cannot be judged from the URL, so it is only a warning.
+NOT_VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {"mov", "qt", "avi", "mkv", "flv", "wmv", "mpg", "mpeg", "3gp", "m2ts", "mts", "gif"}
+    | {"png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff", "heic", "json", "txt", "zip"}
+)
+# URL schemes Scale fetches attachments from (ref §0b): the web, S3 and GCS with the
+# customer's bucket policy, and Scale's own uploaded files.
+STORAGE_SCHEMES: tuple[str, ...] = ("s3", "gs", "scaledata")
+ATTACHMENT_SCHEMES: tuple[str, ...] = ("http", "https", *STORAGE_SCHEMES)
 GEOMETRY_KINDS: tuple[str, ...] = ("box", "polygon", "line", "point", "cuboid", "ellipse")
 # The Node SDK's list (§3.2). Only category, number and linked have documented fields;
 # angle, text, x_line and y_line are accepted with the common fields only.
@@ -114,12 +124,31 @@ _VIDEO_ONLY = frozenset(
     }
 )
 
+# Legacy parameters that production code still sends and Scale accepts (ref §0b):
+# `urgency` (the 2019 API and the Ruby SDK), `with_labels` (echoed in playback params; the
+# callback format gives labels "if with_labels is true"), and segmentation's separate
+# `instance_labels` list (a 2019 recorded create echoed it back).
+LEGACY_FIELDS: dict[str, frozenset[str]] = {
+    SEGMENTATION: frozenset({"urgency", "instance_labels"}),
+    VIDEO: frozenset({"urgency", "with_labels"}),
+    VIDEO_PLAYBACK: frozenset({"urgency", "with_labels"}),
+}
+
+# The documented parameters (legacy ones are accepted too, without a warning, but have no
+# place in the composer's forms).
 ALLOWED_FIELDS: dict[str, frozenset[str]] = {
     SEGMENTATION: _SHARED | {"labels", "allow_unlabeled", "context_attachments"},
     VIDEO: _SHARED | _VIDEO_ONLY,
     # §1.3 "[V2 only] annotation_frame_rate replaces frame_rate ... video_frame_rate"
     VIDEO_PLAYBACK: _SHARED | _VIDEO_ONLY | {"annotation_frame_rate", "video_frame_rate"},
 }
+
+# What a project's params can supply when a task omits it (SDK update_project docstring:
+# project-level params are set on future tasks "if they are not set in the task request").
+PROJECT_DEFINABLE: frozenset[str] = frozenset({"labels", "geometries"})
+
+# User data in Scale's own formats, judged as sent (null inside metadata is a value).
+OPAQUE_FIELDS: frozenset[str] = frozenset({"metadata"})
 
 # Unconditionally required. The attachment/attachments pair of the video types depends on
 # attachment_type and is checked by its own rule (attachment.missing).

@@ -40,7 +40,7 @@ def _check_link(report: Report, link: dict[Any, Any], path: str, leaves: Leaves)
     for field in ("from_allowed_labels", "to_allowed_labels"):
         field_path = key_path(path, field)
         if field not in link:
-            report.add(field_path, "field.required", "is required (an array of leaf labels)")
+            report.add(field_path, "field.expected", "is expected (an array of leaf labels)")
             continue
         check_leaf_references(
             report, link[field], field_path, leaves, empty_code="link.labels_empty", unknown_code="link.unknown_label"

@@ -68,7 +68,11 @@ def check_hypothesis(report: Report, hypothesis: Any, task_type: str, leaves: Le
         return
     annotations_path = key_path(path, "annotations")
     if "annotations" not in hypothesis:
-        report.add(annotations_path, "hypothesis.required", "is required")
+        if task_type == VIDEO_PLAYBACK:
+            report.add(annotations_path, "hypothesis.required", 'is required: {"url": "<JSON file>"}')
+        else:
+            # No Scale page documents the videoannotation hypothesis (§4.3).
+            report.add(annotations_path, "hypothesis.annotations_shape", "is expected (no annotations to prelabel)")
     elif task_type == VIDEO_PLAYBACK:
         # §4.3: playback hypothesis.annotations.url is mandatory.
         annotations = hypothesis["annotations"]
@@ -111,7 +115,15 @@ def _check_label_mapping(report: Report, mapping: dict[Any, Any], path: str, lea
         if label not in leaves:
             report.add(label_path, "hypothesis.unknown_label", "is not a leaf label of this task")
             continue
-        if leaves.instance[label]:
+        instance = leaves.is_instance(label)
+        if instance is None:
+            # A project-defined label: either shape may be right.
+            entries = (
+                [(entry, index_path(label_path, i)) for i, entry in enumerate(value)]
+                if isinstance(value, ARRAY_TYPES)
+                else [(value, label_path)]
+            )
+        elif instance:
             if not isinstance(value, ARRAY_TYPES):
                 report.add(
                     label_path,

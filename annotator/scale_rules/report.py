@@ -77,6 +77,46 @@ def is_blank(value: str) -> bool:
     return not value.strip()
 
 
+def without_nulls(root: object, *, keep: frozenset[str] = frozenset()) -> object:
+    """A copy of `root` without the object keys whose value is null, at every level.
+
+    `null` for an optional parameter means "not set": the SDK sends every unset keyword
+    argument as null, so validate() judges the payload as if those keys were absent.
+    Top-level keys in `keep` (user data such as metadata) are copied as they are.
+    Iterative, so 5,000-level payloads do not hit the recursion limit.
+    """
+    if not isinstance(root, dict):
+        return root
+    copied: dict[Any, Any] = {}
+    stack: list[tuple[Any, Any]] = [(root, copied)]
+    seen = {id(root)}
+    top = True
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in items:
+            if value is None and isinstance(source, dict):
+                continue
+            if (top and key in keep) or id(value) in seen:
+                child = value  # user data, or a cycle: not walked
+            elif isinstance(value, dict):
+                child = {}
+                seen.add(id(value))
+                stack.append((value, child))
+            elif isinstance(value, ARRAY_TYPES):
+                child = []
+                seen.add(id(value))
+                stack.append((value, child))
+            else:
+                child = value
+            if isinstance(target, dict):
+                target[key] = child
+            else:
+                target.append(child)
+        top = False
+    return copied
+
+
 class Report:
     """Accumulates errors; the typed checks report and return whether the value is usable."""
 
@@ -84,8 +124,9 @@ class Report:
         self.errors: list[RuleError] = []
 
     def add(self, path: str, code: str, message: str) -> None:
-        assert code in RULES_BY_CODE, f"unknown rule code {code}"
-        self.errors.append(RuleError(path, message, code))
+        # A rule's severity is fixed by where its knowledge comes from (rules.py), never by
+        # the call site, so docs/scale-rules.md says exactly what blocks a submit.
+        self.errors.append(RuleError(path, message, code, RULES_BY_CODE[code].severity))
 
     def boolean(self, value: Any, path: str) -> bool:
         if isinstance(value, bool):

@@ -1,393 +1,460 @@
-"""The rule table: every check validate() makes, with where it comes from.
+"""The rule table: every check validate() makes, where its knowledge comes from, and
+whether breaking it is an error or a warning.
+
+Never stricter than Scale: a rule is an *error* (Scale refuses the task, so we do not
+send it) only when Scale's documentation or Scale's observed behaviour backs it. A rule
+we inferred, or a guard of our own, is a *warning*: shown next to its field and in the
+bulk dry run, never blocking a submit, and the payload is sent unchanged.
 
 docs/scale-rules.md is generated from RULES (python -m annotator.scale_rules.doc), and a
-test keeps the two in sync. Sources: "ref §N" is shared/reference/scale-api.md, SEED is the
-user's seed doc (which the reference corrects in places), OURS is a dashboard guard that
-Scale does not document.
-
-Confidence follows the reference's markers: C (a Scale page or Scale code says so),
-3P (third-party code), INF (inferred), UNCONFIRMED (a guess we may have to change), and
-OURS (our own limit, not a claim about Scale).
+test keeps the two in sync. "ref §N" is shared/reference/scale-api.md, which names the
+Scale page behind each fact; SEED is the user's seed doc (wrong in places).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+ERROR = "error"
+WARNING = "warning"
+SEVERITIES = (ERROR, WARNING)
+
+# Where a rule's knowledge comes from. Only "docs" and "observed" may back an error.
+DOCS = "docs"  # a Scale documentation page or Scale's own SDK code says so
+OBSERVED = "observed"  # Scale was seen to answer this way (recorded responses, SDK tests)
+INFERRED = "inferred"  # we read it between the lines: helpful, not documented
+OURS = "ours"  # a dashboard guard, not a claim about Scale
+BASES = (DOCS, OBSERVED, INFERRED, OURS)
+
 
 @dataclass(frozen=True)
 class RuleError:
+    """One finding of validate(). `severity` is "error" (Scale refuses: do not send) or
+    "warning" (shown, never blocking). The default keeps RuleError(path, message, code)
+    working for callers written before warnings existed."""
+
     path: str
     message: str
     code: str
+    severity: str = ERROR
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == WARNING
 
 
 @dataclass(frozen=True)
 class Rule:
     code: str
     description: str
-    source: str
-    confidence: str
+    source: str  # the Scale page (or our reason) behind the rule
+    basis: str  # one of BASES
+    severity: str  # one of SEVERITIES
+
+    @property
+    def confidence(self) -> str:
+        """Older name of `basis`."""
+        return self.basis
+
+
+def _error(code: str, description: str, source: str, basis: str = DOCS) -> Rule:
+    assert basis in (DOCS, OBSERVED), f"{code}: only documented or observed rules may be errors"
+    return Rule(code, description, source, basis, ERROR)
+
+
+def _warning(code: str, description: str, source: str, basis: str = INFERRED) -> Rule:
+    return Rule(code, description, source, basis, WARNING)
+
+
+# Scale pages, as the reference lists them (§11).
+TASKS_PAGE = "scale.com/docs/api-reference/image-and-video-tasks"
+SEGMENTATION_PAGE = "docs.scale.com/reference/semantic-segmentation-annotation"
+PLAYBACK_PAGE = "docs.scale.com/reference/video-playback"
+LABELS_PAGE = "docs.scale.com/reference/label-nesting"
+ATTRIBUTES_PAGE = "scale.com/docs/api-reference/annotation-attributes"
+CONDITIONS_PAGE = "docs.scale.com/reference/conditionality"
+LINKS_PAGE = "docs.scale.com/reference/request-format (Links)"
+ERRORS_PAGE = "scale.com/docs/api-reference/errors"
+SEG_HYPOTHESIS_PAGE = "docs.scale.com/reference/image-segmentation-hypothesis"
+PLAYBACK_HYPOTHESIS_PAGE = "docs.scale.com/reference/video-playback-annotation-hypothesis"
 
 
 RULES: list[Rule] = [
     # --- the payload as a whole
-    Rule(
+    _error(
         "task_type.unknown",
         "The task type is one of segmentannotation, videoannotation, videoplaybackannotation.",
-        "ref §1",
-        "C",
+        f"{ERRORS_PAGE} (402 for a type the account lacks); ref §1",
     ),
-    Rule("payload.not_object", "The request body is a JSON object.", "ref §1", "C"),
-    Rule(
+    _error("payload.not_object", "The request body is a JSON object.", f"{TASKS_PAGE}; ref §1"),
+    _warning(
         "param.unknown",
-        "Only the parameters documented for the task type are sent (e.g. no `padding` on "
-        "segmentannotation, no `allow_unlabeled` on video types).",
-        "ref §1.0-1.3",
-        "INF",
+        "A parameter not documented for the task type. Scale has undocumented and legacy parameters "
+        "that production pipelines rely on, so it is sent unchanged.",
+        "ref §0b, §1.0-1.3",
     ),
-    Rule(
+    _error(
         "param.required",
-        "Required parameters are present: `attachment` and `labels` (segmentannotation), `geometries` (video types).",
-        "ref §1.1-1.3",
-        "C",
+        "Required parameters are present: `attachment` (segmentannotation), and `labels` "
+        "(segmentannotation) or `geometries` (video types) when no project or batch could supply them. "
+        "`null` counts as not set.",
+        f"{TASKS_PAGE} (Required); {ERRORS_PAGE} (400 when a required param is missing); ref §1.1-1.3",
     ),
-    Rule(
+    _warning(
+        "param.project_defined",
+        "`labels` (segmentannotation) or `geometries` (video types) is omitted, and the task names a "
+        "project or batch: Scale then takes it from the project's params, so the project must define it.",
+        "SDK update_project docstring (project params fill what a task omits); ref §0b",
+        DOCS,
+    ),
+    _warning(
         "field.unknown",
-        "Nested objects (geometries, LabelDescription, attributes, conditions, links, camera objects, "
-        "labelMapping entries, context attachments) contain only documented keys.",
+        "A key not documented for a nested object (geometry, LabelDescription, attribute, condition, link, "
+        "camera object, labelMapping entry, context attachment). Sent unchanged.",
         "ref §2-4",
-        "INF",
     ),
-    Rule(
+    _error(
         "field.required",
-        "Required keys of nested objects are present (e.g. LabelDescription `choice`, camera "
-        "`fx`/`fy`/`cx`/`cy`, quaternion `w`/`x`/`y`/`z`, attribute `description`).",
-        "ref §2.5, §3.1-3.4",
-        "C",
+        "Documented required keys of nested objects are present: LabelDescription `choice`, camera "
+        "`fx`/`fy`/`cx`/`cy`, quaternion `w`/`x`/`y`/`z`, a context attachment's `attachment`, a point "
+        "connection's `pair`, a labelMapping entry's `index`, a label_condition's `label`.",
+        f"{LABELS_PAGE}; docs.scale.com/reference/cuboids; {SEG_HYPOTHESIS_PAGE}; ref §2.4-2.5, §3.1-3.3, §4.1",
     ),
-    Rule("type.boolean", 'Boolean parameters are JSON booleans, not strings like "true" or numbers.', "ref §1-3", "C"),
-    Rule("type.integer", "Integer parameters are integers (not booleans, not strings).", "ref §1-2", "C"),
-    Rule(
+    _warning(
+        "field.expected",
+        "Keys we expect though no page marks them required: an attribute's `description`, a link's "
+        "`from_allowed_labels` / `to_allowed_labels`.",
+        "ref §3.2, §3.4",
+    ),
+    _error(
+        "type.boolean",
+        'Boolean parameters are JSON booleans, not strings like "true" or numbers.',
+        f"{TASKS_PAGE} (parameter types); ref §1-3",
+    ),
+    _error(
+        "type.integer",
+        "Integer parameters are integers (not booleans, not strings); 10.0 counts as 10.",
+        f"{TASKS_PAGE} (parameter types); ref §1-2",
+    ),
+    _error(
         "type.number",
-        "Number parameters are finite numbers (not booleans, strings, arrays or objects). SEED gives "
-        "`duration_time` as an array and `frame_rate` as an object for videoplayback: wrong.",
-        "ref §1.3 (SEED wrong)",
-        "INF",
+        "Number parameters are finite numbers. SEED gives `duration_time` as an array and `frame_rate` as an "
+        "object for videoplayback: the videoannotation table and Scale's Node SDK types say number.",
+        f"{PLAYBACK_PAGE}; scaleapi-node VideoPlaybackAnnotationRequest.ts; ref §1.3 (SEED wrong)",
     ),
-    Rule("type.string", "String parameters are strings.", "ref §1-3", "C"),
-    Rule("type.object", "Object parameters are JSON objects.", "ref §1-4", "C"),
-    Rule(
+    _error("type.string", "String parameters are strings.", f"{TASKS_PAGE} (parameter types); ref §1-3"),
+    _error("type.object", "Object parameters are JSON objects.", f"{TASKS_PAGE} (parameter types); ref §1-4"),
+    _error(
         "type.array",
-        "Array parameters are JSON arrays. SEED gives videoplayback `events_to_annotate` as int32: wrong.",
-        "ref §1.3 (SEED wrong)",
-        "INF",
+        "Array parameters are JSON arrays. SEED gives videoplayback `events_to_annotate` as int32: the events "
+        "page and Scale's Node SDK types say array of strings.",
+        "docs.scale.com/reference/events; scaleapi-node types; ref §1.3 (SEED wrong)",
     ),
-    Rule(
+    _warning(
         "string.empty",
         "Names and ids are not blank: project, batch, unique_id, tags, events, attribute ids.",
         "ref §1.0",
-        "INF",
     ),
     # --- attachments and URLs
-    Rule(
+    _error(
         "attachment_type.invalid",
         "`attachment_type` is `image` for segmentannotation, `image` or `video` for the video types.",
-        "ref §1.1, §1.2",
-        "C",
+        f"{SEGMENTATION_PAGE} (only image); {TASKS_PAGE}; ref §1.1, §1.2",
     ),
-    Rule(
+    _error(
         "attachment.missing",
         "Video types get their frames: `attachments` when attachment_type is `image`, `attachment` when "
-        "it is `video`. Without attachment_type, at least one of the two. Omitted attachment_type is "
-        "inferred from which one is given.",
-        "ref §1.2, §1.3",
-        "C (inference: UNCONFIRMED)",
+        "it is `video`; without attachment_type, at least one of the two.",
+        f'{TASKS_PAGE}; {ERRORS_PAGE} ("Please include an attachment or attachments parameter."); ref §1.2, §1.3',
     ),
-    Rule(
+    _error(
         "attachments.forbidden",
         "videoannotation: `attachments` is omitted when attachment_type is `video`.",
-        "ref §1.2",
-        "C",
+        f"{TASKS_PAGE} (attachments: must be omitted if video); ref §1.2",
     ),
-    Rule(
+    _warning(
         "attachment.forbidden",
-        "videoannotation takes `attachments` (image frames) or `attachment` (a video), not both; only "
-        "videoplaybackannotation (V2) accepts both.",
+        "videoannotation with both `attachments` (frames) and `attachment` (a video): the docs describe "
+        "both together only for videoplaybackannotation (V2).",
         "ref §1.2, §1.3",
-        "INF",
     ),
-    Rule("attachments.empty", "`attachments` lists at least one frame URL.", "ref §1.2", "INF"),
-    Rule(
+    _warning("attachments.empty", "`attachments` lists at least one frame URL.", "ref §1.2"),
+    _warning(
         "url.invalid",
-        "URLs (attachment, attachments, context attachments, hypothesis and base annotation files) are "
-        "absolute http(s) URLs with a host.",
-        "ref §1.1, §1.2, §4",
-        "INF",
+        "Attachment, frame, context attachment, hypothesis and base annotation file URLs use a scheme Scale "
+        "reads: http(s)://host, s3://bucket, gs://bucket or scaledata://. Anything else Scale cannot fetch, "
+        "and the task would end in `error`.",
+        "scale.com/docs/aws-s3; scale.com/docs/google-cloud-storage; SDK README (upload_file); ref §0b",
     ),
-    Rule(
+    _error(
         "video.format",
-        "A video `attachment` is an mp4, webm or ogg file, judged by the URL path's extension (query "
-        "ignored). A URL without an extension is rejected because its format cannot be checked.",
-        "ref §1.2, §1.3",
-        "C (extensionless: OURS)",
+        "A video `attachment` whose URL path ends in an extension is an mp4, webm or ogg file (query ignored).",
+        f"{TASKS_PAGE} (only mp4, webm and ogg); {PLAYBACK_PAGE}; ref §1.2, §1.3",
     ),
-    Rule("callback_url.invalid", "`callback_url` is a full http(s) URL or an email address.", "ref §1.0, §6", "C"),
-    Rule(
+    _warning(
+        "video.format_unknown",
+        "A video `attachment` without a file extension (a stream URL, `scaledata://...`): its format "
+        "cannot be checked here. Scale's own playback hypothesis example sends one.",
+        f"{PLAYBACK_HYPOTHESIS_PAGE}; ref §0b",
+    ),
+    _error(
+        "callback_url.invalid",
+        "`callback_url` is a full http(s) URL or an email address.",
+        f"{TASKS_PAGE}; scale.com/docs/api-reference/callbacks; ref §1.0, §6",
+    ),
+    _error(
         "context_attachments.same_as_attachment",
         "A context attachment does not reuse the task's own attachment URL.",
-        "ref §1.1",
-        "C",
+        f"{SEGMENTATION_PAGE}; ref §1.1",
     ),
     # --- shared parameters
-    Rule(
+    _error(
         "priority.invalid",
-        "`priority` is 10, 20 or 30. Accepted on segmentannotation too, where Scale does not list it.",
-        "ref §1.0",
-        "C (segmentation: UNCONFIRMED)",
+        "`priority` is 10, 20 or 30 (also accepted on segmentannotation, where Scale does not list it).",
+        f"{TASKS_PAGE}; ref §1.0",
     ),
-    Rule("tags.max_count", "At most 5 tags.", "ref §1.0", "C"),
-    Rule(
+    _error("tags.max_count", "At most 5 tags.", f"{TASKS_PAGE}; ref §1.0"),
+    _error(
         "metadata.too_large",
-        "`metadata` is at most 10 KB (10,240 bytes) as compact UTF-8 JSON.",
-        "ref §1.0",
-        "C (byte counting: INF)",
+        "`metadata` is at most 10 KB (10,240 bytes as compact UTF-8 JSON).",
+        f"{TASKS_PAGE} (Max 10 KB); scale.com/docs/api-reference/tasks; ref §1.0",
     ),
-    Rule(
+    _error(
         "metadata.not_json",
-        "`metadata` holds only JSON values (no NaN/Infinity, no non-JSON Python objects).",
-        "ref §1.0",
-        "INF",
+        "`metadata` holds only JSON values: NaN, Infinity or Python objects cannot be sent as JSON at all.",
+        "RFC 8259 (JSON has no NaN); ref §1.0",
     ),
-    Rule("unique_id.too_long", "`unique_id` is at most 1,024 characters.", "OURS", "OURS"),
+    _warning("unique_id.too_long", "`unique_id` is at most 1,024 characters (our guard).", "OURS", OURS),
     # --- video timing and padding
-    Rule(
-        "padding.negative",
-        "`padding`, `paddingX`, `paddingY` are integers >= 0 (video types only).",
-        "ref §1.2",
-        "C (>= 0: INF)",
-    ),
-    Rule(
+    _warning("padding.negative", "`padding`, `paddingX`, `paddingY` are >= 0 pixels.", "ref §1.2"),
+    _warning(
         "frame_rate.not_positive",
-        "`frame_rate` (and V2 `annotation_frame_rate`, `video_frame_rate`) is a number > 0.",
+        "`frame_rate` (and V2 `annotation_frame_rate`, `video_frame_rate`) is > 0.",
         "ref §1.2, §1.3",
-        "INF",
     ),
-    Rule(
-        "time.negative",
-        "`start_time` and `duration_time` are numbers >= 0 (seconds).",
-        "ref §1.2, §1.3 (SEED wrong)",
-        "INF",
-    ),
+    _warning("time.negative", "`start_time` and `duration_time` are >= 0 seconds.", "ref §1.2, §1.3"),
     # --- labels (LabelDescription)
-    Rule("labels.empty", "segmentannotation `labels` lists at least one label.", "ref §1.1", "INF"),
-    Rule(
+    _warning("labels.empty", "segmentannotation `labels` lists at least one label.", "ref §1.1"),
+    _error(
         "labels.max_count",
-        "At most 50 labels, counted as top-level entries of `labels`.",
-        "ref §1.1",
-        "C (what counts: UNCONFIRMED)",
+        "At most 50 labels, counted as top-level entries of `labels` (what counts: unconfirmed).",
+        f"{SEGMENTATION_PAGE} (at most 50 labels); ref §1.1",
     ),
-    Rule("labels.too_deep", "Label nesting is at most 32 levels deep.", "OURS (ref §3.1: no limit documented)", "OURS"),
-    Rule("label.invalid", "A label is a string or a LabelDescription object.", "ref §3.1", "C"),
-    Rule(
+    _warning(
+        "labels.too_deep",
+        "Label nesting deeper than 32 levels is not checked further (our guard; no limit is documented).",
+        "OURS (ref §3.1: no limit documented)",
+        OURS,
+    ),
+    _error("label.invalid", "A label is a string or a LabelDescription object.", f"{LABELS_PAGE}; ref §3.1"),
+    _error(
         "label.nested_array",
-        'A label is never a nested array: SEED\'s `"labels": [["vehicle"], ...]` is wrong.',
-        "ref §1.1 (SEED wrong)",
-        "C",
+        'A label is never a nested array: SEED\'s `"labels": [["vehicle"], ...]` is not a documented form.',
+        f"{LABELS_PAGE}; ref §1.1 (SEED wrong)",
     ),
-    Rule("label.name_empty", "Label names (strings and `choice`) are not blank.", "ref §3.1", "INF"),
-    Rule(
+    _warning("label.name_empty", "Label names (strings and `choice`) are not blank.", "ref §3.1"),
+    _warning(
         "label.subchoices_empty",
         "`subchoices`, when given, lists at least one label (omit it for a leaf).",
         "ref §3.1",
-        "INF",
     ),
-    Rule(
+    _warning(
         "label.duplicate",
-        "Leaf label names are unique across the whole tree (for video, across all geometries); attribute"
-        " choices are unique within the attribute.",
-        "ref §3.1",
-        "INF",
+        "A leaf label appears twice in one label list (segmentation `labels`, one geometry's "
+        "`objects_to_annotate`, one attribute's choices). The same label under two geometries is fine: "
+        "Scale's own videoannotation example does it.",
+        "ref §0b, §3.1",
     ),
-    Rule(
+    _warning(
         "label.instance_label_not_allowed",
-        "`instance_label` is only used on segmentannotation labels.",
-        "ref §3.1",
-        "C",
+        "`instance_label` is described for segmentannotation labels only; elsewhere it does nothing.",
+        f"{LABELS_PAGE}; ref §3.1",
+        DOCS,
     ),
     # --- geometries
-    Rule("geometries.empty", "`geometries` enables at least one geometry.", "ref §1.2", "INF"),
-    Rule(
-        "geometry.unknown_kind", "Geometry names are box, polygon, line, point, cuboid, ellipse.", "ref §1.2, §2", "C"
+    _warning("geometries.empty", "`geometries` enables at least one geometry.", "ref §1.2"),
+    _error(
+        "geometry.unknown_kind",
+        "Geometry names are box, polygon, line, point, cuboid, ellipse.",
+        f"{TASKS_PAGE}; docs.scale.com/reference/boxes (and siblings); ref §1.2, §2",
     ),
-    Rule(
+    _warning(
         "geometry.point_xy",
         '`point` has no `x`/`y` request fields: SEED\'s `"point": {"x": " ", "y": " "}` is an OpenAPI '
         "artefact (x/y are response fields).",
-        "ref §2.4 (SEED wrong)",
-        "C",
+        "docs.scale.com/reference/points; ref §2.4 (SEED wrong)",
+        DOCS,
     ),
-    Rule(
-        "geometry.min_size",
-        "`min_height` / `min_width` (box, cuboid) are integers >= 0 (default 0).",
-        "ref §2.1, §2.5",
-        "C",
-    ),
-    Rule(
-        "geometry.min_vertices", "`min_vertices` (polygon, line) is an integer >= 1 (default 1).", "ref §2.2, §2.3", "C"
-    ),
-    Rule(
+    _warning("geometry.min_size", "`min_height` / `min_width` (box, cuboid) are >= 0 (default 0).", "ref §2.1, §2.5"),
+    _warning("geometry.min_vertices", "`min_vertices` (polygon, line) is >= 1 (default 1).", "ref §2.2, §2.3"),
+    _error(
         "geometry.max_vertices",
         "`max_vertices` (polygon, line) is null (no maximum) or an integer >= min_vertices.",
-        "ref §2.2, §2.3",
-        "C",
+        "docs.scale.com/reference/polygons; docs.scale.com/reference/lines; ref §2.2, §2.3",
     ),
-    Rule(
+    _warning(
         "box.integer_pixels_rotated",
-        "`integer_pixels` cannot be combined with `can_rotate` (it does not work with rotated boxes).",
-        "ref §2.1",
-        "C",
+        "`integer_pixels` does not work with `can_rotate` (the docs say it has no effect, not that Scale refuses).",
+        "docs.scale.com/reference/boxes; ref §2.1",
+        DOCS,
     ),
-    Rule(
+    _error(
         "point.pair",
         "A point connection is `{pair: [labelA, labelB], connection_attribute?}` with exactly two label names.",
-        "ref §2.4",
-        "C",
+        "docs.scale.com/reference/points; ref §2.4",
     ),
-    Rule(
+    _warning(
         "point.pair_label",
         "Connection labels are leaf labels of the point geometry's `objects_to_annotate`.",
         "ref §2.4",
-        "INF",
     ),
-    Rule(
+    _error(
         "point.connection_attribute",
         "`connection_attribute` names a `linked` attribute of `annotation_attributes`.",
-        "ref §2.4",
-        "C",
+        "docs.scale.com/reference/points; ref §2.4",
     ),
-    Rule(
+    _warning(
         "cuboid.scalefactor_conflict",
-        "`camera_intrinsics` uses `scalefactor` or `scale_factor`, not both (both spellings appear in Scale's docs).",
+        "`camera_intrinsics` gives both `scalefactor` and `scale_factor` (Scale's docs use both spellings).",
         "ref §2.5",
-        "UNCONFIRMED",
     ),
-    Rule("cuboid.scalefactor_positive", "`scalefactor` is a number > 0 (2 = image is half size).", "ref §2.5", "INF"),
-    Rule(
+    _warning("cuboid.scalefactor_positive", "`scalefactor` is > 0 (2 = image is half size).", "ref §2.5"),
+    _warning(
         "cuboid.camera_partial",
-        "`camera_intrinsics`, `camera_rotation_quaternion` and `camera_height` are given together or not"
-        " at all: a partial camera gives no perspective correction.",
-        "ref §2.5",
-        "INF (error rather than warning: OURS)",
+        "`camera_intrinsics`, `camera_rotation_quaternion` and `camera_height` are given together: a partial "
+        "camera gives no perspective correction.",
+        "docs.scale.com/reference/cuboids; ref §2.5",
+        DOCS,
     ),
     # --- annotation attributes and conditions
-    Rule(
+    _error(
         "attribute.type",
-        "Attribute `type` is one of category, number, angle, text, x_line, y_line, linked (default "
-        "category). angle/text/x_line/y_line take only the common fields.",
-        "ref §3.2",
-        "C (fields of angle/text/x_line/y_line: UNCONFIRMED)",
+        "Attribute `type` is one of category, number, angle, text, x_line, y_line, linked (default category).",
+        f"{ATTRIBUTES_PAGE}; scaleapi-node AnnotationAttribute.ts; ref §3.2",
     ),
-    Rule(
+    _error(
         "attribute.choices",
         "A category attribute has a non-empty `choices` array of strings or LabelDescriptions: SEED's "
         '`"choices": "choices"` is wrong.',
-        "ref §3.2 (SEED wrong)",
-        "C",
+        f"{ATTRIBUTES_PAGE}; docs.scale.com/reference/categorical-attributes; ref §3.2 (SEED wrong)",
     ),
-    Rule("attribute.number_range", "A number attribute has `min` <= `max`.", "ref §3.2", "INF"),
-    Rule("attribute.step", "A number attribute's `step` is > 0 (default 1).", "ref §3.2", "INF"),
-    Rule("attribute.allowed_labels", "A linked attribute lists at least one `allowed_labels` entry.", "ref §3.2", "C"),
-    Rule("attribute.allowed_label_unknown", "Linked `allowed_labels` are leaf labels of the task.", "ref §3.2", "C"),
-    Rule(
+    _warning("attribute.number_range", "A number attribute has `min` <= `max`.", "ref §3.2"),
+    _warning("attribute.step", "A number attribute's `step` is > 0 (default 1).", "ref §3.2"),
+    _error(
+        "attribute.allowed_labels",
+        "A linked attribute lists at least one `allowed_labels` entry.",
+        "docs.scale.com/reference/linked-attributes; ref §3.2",
+    ),
+    _error(
+        "attribute.allowed_label_unknown",
+        "Linked `allowed_labels` are leaf labels of the task (not checked when the project defines the labels).",
+        "docs.scale.com/reference/linked-attributes; ref §3.2",
+    ),
+    _warning(
         "attributes.no_instance_labels",
-        "segmentannotation attributes apply only to instance annotations, so attributes need at least "
-        "one `instance_label: true` label.",
-        "ref §1.1, §3.2",
-        "C",
+        "segmentannotation attributes apply only to instance annotations: with no `instance_label: true` "
+        "label, non-global attributes are never asked.",
+        f"{SEGMENTATION_PAGE}; ref §1.1, §3.2",
+        DOCS,
     ),
-    Rule("condition.empty", "`conditions` and each attribute condition object are not empty.", "ref §3.3", "INF"),
-    Rule(
+    _warning("condition.empty", "`conditions` and each attribute condition object are not empty.", "ref §3.3"),
+    _error(
         "condition.label_condition_shape",
         '`label_condition` is an object `{"label": name or [names]}`: SEED\'s array form is wrong.',
-        "ref §3.3 (SEED wrong)",
-        "C",
+        f"{CONDITIONS_PAGE}; ref §3.3 (SEED wrong)",
     ),
-    Rule(
+    _error(
         "condition.attribute_conditions_shape",
-        "`attribute_conditions` is an array of objects (ORed; keys inside one object ANDed): SEED's "
-        "object form is wrong.",
-        "ref §3.3 (SEED wrong)",
-        "C",
+        "`attribute_conditions` is an array of objects: SEED's object form is wrong. (How the objects combine, "
+        "OR of ANDs or all AND, is unconfirmed: two versions of the page disagree.)",
+        f"{CONDITIONS_PAGE}; ref §0b, §3.3 (SEED wrong)",
     ),
-    Rule("condition.value", "A condition value is a string or a non-empty array of strings.", "ref §3.3", "C"),
-    Rule("condition.unknown_label", "`label_condition` names leaf labels of the task.", "ref §3.3", "C"),
-    Rule(
+    _error(
+        "condition.value",
+        "A condition value is a string or a non-empty array of strings.",
+        f"{CONDITIONS_PAGE}; ref §3.3",
+    ),
+    _error(
+        "condition.unknown_label",
+        "`label_condition` names leaf labels of the task (for video, event names too; not checked when the "
+        "project defines the labels).",
+        f"{CONDITIONS_PAGE}; docs.scale.com/reference/global-track-attributes-video-tasks; ref §0b, §3.3",
+    ),
+    _warning(
         "condition.unknown_attribute",
         "`attribute_conditions` names attributes defined in `annotation_attributes`.",
         "ref §3.3",
-        "INF",
     ),
-    Rule(
-        "condition.self_reference", "An attribute's conditions do not refer to the attribute itself.", "ref §3.3", "INF"
-    ),
-    Rule(
+    _warning("condition.self_reference", "An attribute's conditions do not refer to the attribute itself.", "ref §3.3"),
+    _warning(
         "condition.unknown_choice",
         "Conditions on a category attribute use values that are leaf choices of that attribute.",
         "ref §3.3",
-        "INF",
     ),
     # --- links and events
-    Rule(
+    _warning(
         "link.shape",
         "Each `links` entry is a link definition object, or a one-element array holding one (the docs show both).",
         "ref §3.4",
-        "UNCONFIRMED",
     ),
-    Rule(
-        "link.labels_empty", "`from_allowed_labels` / `to_allowed_labels` list at least one label.", "ref §3.4", "INF"
-    ),
-    Rule("link.unknown_label", "Link labels are leaf labels of the task.", "ref §3.4", "INF"),
-    Rule("events.duplicate", "`events_to_annotate` names are unique.", "ref §3.5", "INF"),
+    _warning("link.labels_empty", "`from_allowed_labels` / `to_allowed_labels` list at least one label.", "ref §3.4"),
+    _warning("link.unknown_label", "Link labels are leaf labels of the task.", "ref §3.4"),
+    _warning("events.duplicate", "`events_to_annotate` names are unique.", "ref §3.5"),
     # --- prelabels
-    Rule("base_annotations.annotations_missing", "`base_annotations` contains `annotations`.", "ref §1.2, §4.3", "C"),
-    Rule(
+    _error(
+        "base_annotations.annotations_missing",
+        "`base_annotations` contains `annotations`.",
+        f"{TASKS_PAGE} (must contain the annotations field); ref §1.2, §4.3",
+    ),
+    _warning(
         "base_annotations.annotations_shape",
-        '`base_annotations.annotations` is an inline array or `{"url": ...}`.',
+        '`base_annotations.annotations` is an inline array or `{"url": ...}` (which one Scale wants is unconfirmed).',
         "ref §4.3",
-        "UNCONFIRMED",
     ),
-    Rule(
+    _warning(
         "base_annotations.flags_without_base",
-        "The `can_*` base-annotation flags are only sent with `base_annotations` (they have no effect otherwise).",
+        "The `can_*` base-annotation flags have no effect without `base_annotations`.",
         "ref §1.2",
-        "INF (error rather than warning: OURS)",
     ),
-    Rule(
+    _error(
         "hypothesis.required",
         "Mandatory hypothesis parts: segmentation `labelMapping` + `annotations.combined.indexedImage`; "
-        "playback `annotations.url`; videoannotation `annotations`.",
-        "ref §4.1, §4.3",
-        "C (videoannotation: UNCONFIRMED)",
+        "playback `annotations.url`.",
+        f"{SEG_HYPOTHESIS_PAGE}; {PLAYBACK_HYPOTHESIS_PAGE}; ref §4.1, §4.3",
     ),
-    Rule(
+    _warning(
         "hypothesis.annotations_shape",
-        'videoannotation `hypothesis.annotations` is `{"url": ...}` or an inline per-frame array.',
+        'videoannotation `hypothesis.annotations` is `{"url": ...}` or an inline per-frame array (no Scale page '
+        "documents it; FiftyOne sends the url form).",
         "ref §4.3",
-        "UNCONFIRMED",
     ),
-    Rule("hypothesis.unknown_label", "`labelMapping` keys are leaf labels of the task.", "ref §4.1", "C"),
-    Rule(
+    _error(
+        "hypothesis.unknown_label",
+        "`labelMapping` keys are leaf labels of the task (not checked when the project defines the labels).",
+        f"{SEG_HYPOTHESIS_PAGE}; ref §4.1",
+    ),
+    _error(
         "hypothesis.instance_shape",
         "Instance labels map to an array of `{index, color?}`; other labels map to one object.",
-        "ref §4.1",
-        "C",
+        f"{SEG_HYPOTHESIS_PAGE}; ref §4.1",
     ),
-    Rule("hypothesis.index", "`labelMapping` indexes are integers >= 1 (0 means unlabeled).", "ref §4.1, §5.3", "C"),
-    Rule("hypothesis.duplicate_index", "`labelMapping` indexes are unique.", "ref §5.3", "C"),
+    _error(
+        "hypothesis.index",
+        "`labelMapping` indexes are integers >= 1 (0 means unlabeled).",
+        f"{SEG_HYPOTHESIS_PAGE}; docs.scale.com/reference/segmentannotation-callback-format; ref §4.1, §5.3",
+    ),
+    _error(
+        "hypothesis.duplicate_index",
+        "`labelMapping` indexes are unique.",
+        "docs.scale.com/reference/segmentannotation-callback-format; ref §5.3",
+    ),
 ]
 
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}

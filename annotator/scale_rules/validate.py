@@ -11,29 +11,35 @@ from .limits import (
     ALLOWED_FIELDS,
     ATTACHMENT_TYPES,
     FIELD_ORDER,
+    LEGACY_FIELDS,
     MAX_LABELS,
     MAX_TAGS,
     MAX_UNIQUE_ID_LENGTH,
+    OPAQUE_FIELDS,
     PRIORITIES,
+    PROJECT_DEFINABLE,
     REQUIRED_FIELDS,
     SEGMENTATION,
     TASK_TYPES,
     VIDEO,
-    VIDEO_EXTENSIONS,
     VIDEO_TYPES,
 )
 from .links import check_events, check_links
 from .metadata import check_metadata
 from .prelabels import check_base_annotations, check_hypothesis
-from .report import Report, describe, index_path, key_path, quote
+from .report import ARRAY_TYPES, Report, describe, index_path, is_blank, key_path, quote, without_nulls
 from .rules import RuleError
-from .urls import check_url, is_email, is_http_url, video_extension
+from .urls import check_url, check_video_format, is_email, is_http_url
 
 
 def validate(task_type: str, payload: object) -> list[RuleError]:
-    """All rule violations of `payload` as a `task_type` task; [] means valid.
+    """Every finding for `payload` as a `task_type` task, errors and warnings alike.
 
-    Never raises: any value (wrong types anywhere, None, deep nesting) gives errors.
+    Each RuleError has a `severity`: "error" means Scale refuses the task (documented or
+    observed), "warning" means we think it is a mistake but Scale may well accept it, so it
+    is shown and never blocks. `errors(validate(...))` is what must block a submit.
+    `null` values count as not set. Never raises: any value (wrong types anywhere, None,
+    deep nesting) gives findings, not exceptions.
     """
     report = Report()
     if not isinstance(task_type, str) or task_type not in TASK_TYPES:
@@ -46,16 +52,30 @@ def validate(task_type: str, payload: object) -> list[RuleError]:
     if not isinstance(payload, dict):
         report.add("", "payload.not_object", f"the task parameters must be a JSON object, got {describe(payload)}")
         return report.errors
+    original = payload
+    payload = without_nulls(payload, keep=OPAQUE_FIELDS)
+    assert isinstance(payload, dict)
+    if isinstance(payload.get("attachment"), str) and is_blank(payload["attachment"]):
+        # Scale answers "Please include an attachment or attachments parameter." (errors
+        # page): an empty cell or form field is no attachment.
+        del payload["attachment"]
 
-    _check_known_and_required(report, task_type, payload)
+    _check_known_and_required(report, task_type, payload, original)
     _check_shared(report, payload)
     _check_attachments(report, task_type, payload)
 
     leaves = Leaves(report)
     if task_type == SEGMENTATION:
+        # Without labels the project's params supply them: references cannot be checked.
+        leaves.open = "labels" not in payload
         _check_segmentation(report, payload, leaves)
     elif "geometries" in payload:
         check_geometries(report, payload["geometries"], "geometries", leaves)
+    else:
+        leaves.open = True
+    if task_type in VIDEO_TYPES and isinstance(payload.get("events_to_annotate"), ARRAY_TYPES):
+        # A (global) attribute's label_condition may name event labels (ref §0b).
+        leaves.events = {event for event in payload["events_to_annotate"] if isinstance(event, str)}
 
     attributes: dict[str, Attribute] = {}
     if "annotation_attributes" in payload:
@@ -71,18 +91,40 @@ def validate(task_type: str, payload: object) -> list[RuleError]:
     return report.errors
 
 
-def _check_known_and_required(report: Report, task_type: str, payload: dict[Any, Any]) -> None:
-    allowed = ALLOWED_FIELDS[task_type]
+def _check_known_and_required(
+    report: Report, task_type: str, payload: dict[Any, Any], original: dict[Any, Any]
+) -> None:
+    allowed = ALLOWED_FIELDS[task_type] | LEGACY_FIELDS[task_type]
     for key in payload:
         if key in allowed:
             continue
         name = key if isinstance(key, str) else describe(key)
         accepted_by = [other for other in TASK_TYPES if key in ALLOWED_FIELDS[other]]
         hint = f" (only {' and '.join(accepted_by)} accept it)" if accepted_by else ""
-        report.add(key_path("", key), "param.unknown", f"unknown parameter '{name}' for {task_type}{hint}")
+        report.add(
+            key_path("", key),
+            "param.unknown",
+            f"'{name}' is not a documented parameter of {task_type}{hint}; it is sent as it is",
+        )
+    project = next(
+        (payload[key] for key in ("project", "batch") if isinstance(payload.get(key), str) and payload[key].strip()),
+        None,
+    )
     for field in FIELD_ORDER:
-        if field in REQUIRED_FIELDS[task_type] and field not in payload:
-            report.add(field, "param.required", f"is required for {task_type}")
+        if field not in REQUIRED_FIELDS[task_type] or field in payload:
+            continue
+        null = ""
+        if field in original:
+            null = " (null means not set)" if original[field] is None else " (a blank value is no value)"
+        if field in PROJECT_DEFINABLE and project is not None:
+            # Project params fill what a task omits (SDK update_project docstring, ref §0b).
+            report.add(
+                field,
+                "param.project_defined",
+                f"is not set{null}: Scale takes it from the params of project {quote(project)}, which must define it",
+            )
+        else:
+            report.add(field, "param.required", f"is required for {task_type}{null}")
 
 
 def _check_shared(report: Report, payload: dict[Any, Any]) -> None:
@@ -187,7 +229,7 @@ def _check_attachments(report: Report, task_type: str, payload: dict[Any, Any]) 
     # For both video types `attachment` is always the video (for playback with image frames
     # it is the reference video), so its format is checked whatever attachment_type says.
     if attachment_ok:
-        _check_video_format(report, payload["attachment"])
+        check_video_format(report, payload["attachment"], "attachment")
 
 
 def _check_frame_urls(report: Report, attachments: Any) -> None:
@@ -197,20 +239,6 @@ def _check_frame_urls(report: Report, attachments: Any) -> None:
         report.add("attachments", "attachments.empty", "must list at least one frame URL")
     for i, url in enumerate(attachments):
         check_url(report, url, index_path("attachments", i))
-
-
-def _check_video_format(report: Report, url: str) -> None:
-    extension = video_extension(url)
-    if extension in VIDEO_EXTENSIONS:
-        return
-    # An extensionless URL is rejected too: Scale accepts "only mp4, webm and ogg" (§1.2) and
-    # without an extension nothing on our side can tell which format the file is.
-    detail = f"got '.{extension}'" if extension else "the URL path has no file extension"
-    report.add(
-        "attachment",
-        "video.format",
-        f"video must be an {', '.join(VIDEO_EXTENSIONS[:-1])} or {VIDEO_EXTENSIONS[-1]} file ({detail})",
-    )
 
 
 def _check_segmentation(report: Report, payload: dict[Any, Any], leaves: Leaves) -> None:
@@ -223,10 +251,22 @@ def _check_segmentation(report: Report, payload: dict[Any, Any], leaves: Leaves)
             if count > MAX_LABELS:
                 report.add("labels", "labels.max_count", f"at most {MAX_LABELS} labels are allowed (got {count})")
             check_label_list(report, labels, "labels", leaves, allow_instance=True)
+    if "instance_labels" in payload:
+        _check_legacy_instance_labels(report, payload["instance_labels"], leaves)
     if "allow_unlabeled" in payload:
         report.boolean(payload["allow_unlabeled"], "allow_unlabeled")
     if "context_attachments" in payload:
         _check_context_attachments(report, payload["context_attachments"], payload.get("attachment"))
+
+
+def _check_legacy_instance_labels(report: Report, names: Any, leaves: Leaves) -> None:
+    """The 2019 API's separate `instance_labels: [...]` (a recorded create echoed it back,
+    ref §1.1, §0b): those names are instance labels, whether or not `labels` lists them."""
+    if not report.array(names, "instance_labels", hint=" of label names"):
+        return
+    for i, name in enumerate(names):
+        if report.string(name, index_path("instance_labels", i), non_empty=True):
+            leaves.mark_instance(name)
 
 
 def _check_context_attachments(report: Report, context: Any, attachment: Any) -> None:

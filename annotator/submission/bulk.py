@@ -5,7 +5,9 @@ so what the dry run accepts is exactly what is created.
 
 A row supplies the attachment(s) and may override metadata (a JSON `metadata`
 column and/or `metadata.<key>` columns), tags, unique_id and priority; the rest
-comes from the template. Every row's payload is checked by scale_rules.validate.
+comes from the template. Every row's payload is checked by scale_rules.validate:
+its errors (Scale would refuse the task) keep the row out; its warnings (inferred
+rules) are listed in the dry run and never block.
 
 Uploading the same file twice creates nothing the second time: a row without
 its own unique_id gets one derived from the workspace, the file's SHA-256 and
@@ -43,6 +45,8 @@ ROW_FIELDS = ("attachment", "attachments", "metadata", "tags", "unique_id", "pri
 CHUNK = 500
 # A dry run lists at most this many row errors (the counts are always complete).
 MAX_LISTED_ERRORS = 500
+# A warning repeated on many rows is listed once, with this many of its row numbers.
+MAX_LISTED_WARNING_ROWS = 10
 
 
 class FileError(ValueError):
@@ -61,11 +65,33 @@ class RowError:
 
 
 @dataclass
+class RowWarning:
+    """One warning of scale_rules, with every row that has it (most rows of a file share
+    the template's warnings, so they are listed once)."""
+
+    path: str
+    message: str
+    rows: list[int] = field(default_factory=list)
+
+    @property
+    def listed_rows(self) -> str:
+        shown = ", ".join(str(number) for number in self.rows[:MAX_LISTED_WARNING_ROWS])
+        more = len(self.rows) - MAX_LISTED_WARNING_ROWS
+        return f"{shown} and {more} more" if more > 0 else shown
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        plural = "s" if len(self.rows) > 1 else ""
+        return f"warning: {where}{self.message} (row{plural} {self.listed_rows})"
+
+
+@dataclass
 class Row:
     number: int
     payload: dict | None = None
     unique_id: str = ""
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)  # shown, never blocking
     already: bool = False  # this unique_id is already a task of the workspace
 
 
@@ -103,6 +129,22 @@ class Plan:
     def error_count(self) -> int:
         return sum(len(r.errors) for r in self.rows)
 
+    @property
+    def warned_row_count(self) -> int:
+        return sum(1 for r in self.rows if r.warnings and not r.errors)
+
+    @property
+    def warnings(self) -> list[RowWarning]:
+        """Each distinct warning once, with the rows that have it, in first-seen order."""
+        grouped: dict[tuple[str, str], RowWarning] = {}
+        for row in self.rows:
+            for warning in row.warnings:
+                key = (warning.path, warning.message)
+                if key not in grouped:
+                    grouped[key] = RowWarning(warning.path, warning.message)
+                grouped[key].rows.append(row.number)
+        return list(grouped.values())
+
 
 # --- reading ------------------------------------------------------------------
 
@@ -117,7 +159,8 @@ def sniff_format(content: bytes, filename: str = "") -> str:
     if head == b"{":
         return "jsonl"
     first_line = content.lstrip().split(b"\n", 1)[0].strip()
-    if re.fullmatch(rb"https?://\S+", first_line):
+    # Every URL form Scale fetches attachments from (scale_rules.ATTACHMENT_SCHEMES).
+    if re.fullmatch(rb"(?i:https?|s3|gs|scaledata)://\S+", first_line):
         return "urls"
     return "csv"
 
@@ -269,9 +312,9 @@ def plan(
         row.unique_id = str(payload.get("unique_id") or derived_unique_id(workspace, sha256, number))
         payload["unique_id"] = row.unique_id
         row.payload = payload
-        row.errors.extend(
-            RowError(number, e.path, e.message) for e in scale_rules.validate(template.task_type, payload)
-        )
+        for finding in scale_rules.validate(template.task_type, payload):
+            target = row.errors if finding.is_error else row.warnings
+            target.append(RowError(number, finding.path, finding.message))
         if row.unique_id in seen:
             row.errors.append(RowError(number, "unique_id", f"is the same as row {seen[row.unique_id]}'s"))
         else:

@@ -50,6 +50,9 @@ class Command(BaseCommand):
             )
         except bulk.FileError as e:
             raise CommandError(str(e)) from None
+        for warning in the_plan.warnings:
+            # Inferred rules: worth reading, never a reason to stop (Scale may accept it).
+            self.stderr.write(str(warning))
         for error in the_plan.errors:
             self.stderr.write(str(error))
         if the_plan.error_count > len(the_plan.errors):
