@@ -43,6 +43,8 @@ class Issue:
     @property
     def local(self) -> str:
         """The message next to its field: the path only when it points inside the field."""
+        if self.field == "extra_json":
+            return str(self)  # that box holds many parameters: say which one
         return str(self) if any(mark in self.path for mark in ".[") else self.message
 
 

@@ -88,6 +88,32 @@ def _library_json(workspace) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+def _samples(workspace, task_type: str) -> list[dict[str, str]]:
+    """One-click sample media from the built-in sandbox, for a workspace that sends tasks there.
+
+    Only offered where Scale's stand-in will fetch them: the sandbox is on and is the target.
+    """
+    if workspace.target != workspace.Target.SANDBOX or not settings.SANDBOX_ENABLED:
+        return []
+    from annotator.sandbox.media import DEMO_MEDIA, demo_media_urls
+
+    try:
+        urls = demo_media_urls(settings.SITE_URL)
+    except NoReverseMatch:
+        return []
+    images = [urls[name] for name, media in DEMO_MEDIA.items() if media.kind == "image"]
+    video = next(urls[name] for name, media in DEMO_MEDIA.items() if media.content_type == "video/mp4")
+    if task_type == "segmentannotation":
+        return [{"label": "Use a sample image", "field": "id_attachment", "value": images[0],
+                 "help": DEMO_MEDIA[images[0].rsplit("/", 1)[-1]].description}]  # fmt: skip
+    return [
+        {"label": "Use a sample video", "field": "id_attachment", "value": video,
+         "help": DEMO_MEDIA[video.rsplit("/", 1)[-1]].description},
+        {"label": "Use sample frames", "field": "id_attachments", "value": "\n".join(images),
+         "help": f"{len(images)} street images, 640x400, as frames"},
+    ]  # fmt: skip
+
+
 def _render_composer(
     request: HttpRequest,
     task_type: str,
@@ -102,6 +128,7 @@ def _render_composer(
     ctx = {
         "task_type": task_type,
         "task_type_label": TaskType(task_type).label,
+        "samples": _samples(workspace, task_type),
         "type_help": TYPE_HELP[task_type],
         "form": form,
         "f": {name: form[name] for name in form.fields},

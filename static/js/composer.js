@@ -1025,8 +1025,27 @@
       var field = document.getElementById(id);
       if (field) { field.addEventListener("input", overlays); field.addEventListener("change", overlays); }
     });
+    form.querySelectorAll("button[data-sample-field]").forEach(function (sample) {
+      sample.addEventListener("click", function () { useSample(sample); });
+    });
     renderMedia();
     caretAtImportError();
+  }
+
+  // The sandbox's sample media: one click fills the field and shows the preview. Frames replace a
+  // video attachment on videoannotation, which takes one or the other.
+  function useSample(sample) {
+    var field = document.getElementById(sample.dataset.sampleField);
+    if (!field) return;
+    field.value = sample.dataset.sampleValue;
+    var attachment = document.getElementById("id_attachment");
+    if (field.id === "id_attachments" && attachment && form.dataset.taskType === "videoannotation") attachment.value = "";
+    [field, attachment].forEach(function (node) {
+      if (!node) return;
+      node.dispatchEvent(new Event("input", { bubbles: true }));
+      node.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    renderMedia();
   }
 
   // A paste that could not be read comes back in its box: put the caret where it goes wrong.
