@@ -103,7 +103,7 @@ def _disk_name(name: str) -> str:
 FILE_MAX_BYTES = 10 * 1024 * 1024
 FILE_TIMEOUT = 20.0
 # The most useful files first: whatever the caps leave out is the least missed.
-_ORDER = ("indexedImage", "attachment", "annotations", "image", "unlabeled")
+_ORDER = ("indexedImage", "attachment", "annotations", "events", "image", "unlabeled")
 # Name of the one row that says how many files the file cap left out.
 OVER_LIMIT_NAME = "not-copied"
 
@@ -115,9 +115,9 @@ def _ordered(urls: dict[str, str]) -> list[tuple[str, str]]:
 
 def _kept_type(name: str, content: bytes) -> str:
     """The type we keep this file as, from its bytes; raises UnsafeFile for anything else."""
-    if name == "annotations":
+    if name in ("annotations", "events"):
         if safe_files.sniff(content) != safe_files.JSON_TYPE:
-            raise safe_files.UnsafeFile("The annotations file is not JSON.")
+            raise safe_files.UnsafeFile(f"The {name} file is not JSON.")
         return safe_files.JSON_TYPE
     return safe_files.check_raster(content)
 
