@@ -151,6 +151,7 @@ INSTALLED_APPS = [
     "annotator.tasks",
     "annotator.composer",
     "annotator.submission",
+    "annotator.exports",
 ]
 
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", "true")
@@ -357,6 +358,10 @@ CELERY_BEAT_SCHEDULE["reconcile-tasks"] = _every("annotator.reconcile_tasks", RE
 # re-sends emails whose job was lost.
 DIGEST_INTERVAL = envfloat("DIGEST_INTERVAL", "60")
 CELERY_BEAT_SCHEDULE["send-digests"] = _every("annotator.send_digests", DIGEST_INTERVAL)
+# Exports (docs/exports.md): the person who asked is emailed a link when the
+# selection has at least EXPORT_EMAIL_TASKS tasks or the zip at least EXPORT_EMAIL_BYTES.
+EXPORT_EMAIL_TASKS = envint("EXPORT_EMAIL_TASKS", "1000")
+EXPORT_EMAIL_BYTES = envint("EXPORT_EMAIL_BYTES", str(100 * 1024 * 1024))
 
 # --- Inbound input limits (docs/security.md, "Inbound input") -----------------
 # Bytes one composer request (preview, validate, submit, import) may carry. The

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("annotator.accounts.urls")),
     path("compose/", include("annotator.composer.urls")),
     path("submit/", include("annotator.submission.urls")),
+    path("exports/", include("annotator.exports.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

@@ -31,6 +31,9 @@ def _objects_of(workspace, user) -> dict[str, str]:
     objects = {"task_code": str(task.code), "group_code": str(group.code), "token": workspace.callback_token}
     # A result file's name is only looked up under its task: the task code is what isolates it.
     objects["result_name"] = "mask"
+    from annotator.exports.models import Export
+
+    objects["export_code"] = str(Export.objects.create(workspace=workspace, title="e", status="done", path="x").code)
     try:
         from annotator.composer.models import TaskTemplate
 

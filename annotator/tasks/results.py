@@ -43,7 +43,9 @@ def result_urls(task: Task) -> dict[str, str]:
     if task.task_type == TaskType.SEGMENTATION:
         combined = annotations.get("combined") if isinstance(annotations, dict) else None
         if isinstance(combined, dict):
-            for key in ("indexedImage", "image"):
+            # More than 255 indexes only fit the 24-bit extended image: exports need it then.
+            wide = any(e["index"] > 255 for e in label_legend(response))
+            for key in ("indexedImage", "image", *(("extendedIndexedImage",) if wide else ())):
                 if isinstance(combined.get(key), str):
                     urls[key] = combined[key]
         if isinstance(annotations, dict):

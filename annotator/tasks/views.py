@@ -51,6 +51,7 @@ SORTS = {
 COUNTS_TTL = 5  # seconds: counts refresh with the poll, not with every request
 COUNT_CAP = 10_000
 HEX24 = re.compile(r"[0-9a-fA-F]{24}")
+RUN_CODE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 # --- Callbacks --------------------------------------------------------------
@@ -99,10 +100,14 @@ class Filters:
     q: str = ""
     sort: str = "created_desc"
     cursor: str = ""
+    run: str = ""  # a bulk run (submission group) code
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> Filters:
-        g = request.GET
+        return cls.from_params(request.GET)
+
+    @classmethod
+    def from_params(cls, g) -> Filters:
 
         def text(name: str) -> str:
             return g.get(name, "").strip()[:200]
@@ -124,6 +129,7 @@ class Filters:
             q=text("q"),
             sort=text("sort") if text("sort") in SORTS else "created_desc",
             cursor=g.get("cursor", "")[:200],
+            run=text("run") if RUN_CODE.fullmatch(text("run")) else "",
         )
 
     def params(self, **changes) -> dict[str, str]:
@@ -139,6 +145,7 @@ class Filters:
             "q": f.q,
             "sort": "" if f.sort == "created_desc" else f.sort,
             "cursor": f.cursor,
+            "run": f.run,
         }
         return {k: v for k, v in out.items() if v}
 
@@ -208,6 +215,8 @@ def filtered(workspace, f: Filters) -> QuerySet[Task]:
         qs = qs.filter(created_at__lt=datetime.combine(f.until + timedelta(days=1), time.min, tz))
     if f.q:
         qs = qs.filter(search_q(f.q))
+    if f.run:
+        qs = qs.filter(group__code=f.run)
     return qs
 
 
