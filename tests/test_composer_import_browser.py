@@ -62,3 +62,37 @@ def test_the_python_dict_of_scales_docs_imports_and_is_sent_as_written(page, liv
     shown = settled_payload(page, "tag2")
     assert shown == parse_pasted(DOCS_EXAMPLE)
     assert js_errors(page) == []
+
+
+def test_an_imported_payload_is_previewed_and_submitted_character_for_character(page, live_server, users, settings):
+    from annotator.tasks.models import Task
+
+    settings.SITE_URL = live_server.url
+    payload = {
+        "instruction": "    code block: four spaces\n\n  Label *every* car.  \n",
+        "attachment": "https://e.org/clip",  # no extension: Scale's own example sends one
+        "with_labels": True,
+        "geometries": {"box": {"objects_to_annotate": ["car", {"choice": "bus", "subchoices": []}], "min_width": 5.0}},
+        "frame_rate": 5.0,
+        "project": None,
+        "metadata": {"source": "pipeline-7", "empty": ""},
+        "tags": [],
+        "legacy_option": {"kept": [1, 2.5, None]},
+    }
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/videoplaybackannotation/")
+    import_text(page, json.dumps(payload, indent=4))
+    assert page.locator("#id_instruction").input_value() == payload["instruction"]
+    assert page.locator("#id_frame_rate").input_value() == "5.0"
+    kept = json.loads(page.locator("#id_extra_json").input_value())
+    assert list(kept) == ["with_labels", "geometries", "project", "tags", "legacy_option"]
+    settled_payload(page, "legacy_option")
+    assert page.locator("#payload-json").text_content() == json.dumps(payload, indent=2, ensure_ascii=False)
+    page.click("#submit-button")
+    page.wait_for_load_state()
+    page.wait_for_function("() => document.querySelector('.msg-success')")
+    sent = Task.objects.get().payload
+    # Submit adds only what makes it safe to send: the stable unique_id and this workspace's webhook.
+    assert {k: v for k, v in sent.items() if k not in ("unique_id", "callback_url")} == payload
+    assert json.dumps([k for k in sent if k in payload]) == json.dumps(list(payload))
+    assert js_errors(page) == []
