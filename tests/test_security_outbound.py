@@ -579,3 +579,51 @@ def test_in_chromium_an_svg_through_the_proxy_cannot_run_a_copied_script(
     assert page.evaluate("() => window.__pwned") is None
     users.ws_a.refresh_from_db()
     assert users.ws_a.name == "Team A"
+
+
+# --- Mask decoding is bounded (issue 11, low 16; figures in docs/benchmarks.md) ---------------
+
+
+def test_images_over_the_pixel_limit_are_refused_from_their_header(settings):
+    from annotator import safe_files
+    from annotator.tasks import results
+    from tests.hostile import bomb_png
+
+    settings.IMAGE_MAX_PIXELS = 2000
+    with pytest.raises(safe_files.UnsafeFile, match="2,000-pixel limit"):
+        results.normalised_mask(IMAGES["/png"][0])  # 64 x 40 = 2,560 pixels
+    assert Image.MAX_IMAGE_PIXELS == 2000  # set deliberately, from the setting
+    settings.IMAGE_MAX_PIXELS = 40_000_000
+    with pytest.raises(safe_files.UnsafeFile, match="pixel limit"):
+        results.normalised_mask(bomb_png())  # 900 megapixels claimed in 1 KB: never decoded
+
+
+def test_a_grey_mask_is_kept_as_it_is_and_a_palette_mask_keeps_its_indices():
+    from annotator.tasks import results
+
+    grey = IMAGES["/png"][0]
+    assert results.normalised_mask(grey) == grey  # already one byte of index per pixel: no decode
+    palette = Image.new("P", (8, 4), 0)
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [7] * (256 * 3 - 9))
+    palette.paste(2, (4, 0, 8, 4))
+    out = io.BytesIO()
+    palette.save(out, "PNG")
+    mask = Image.open(io.BytesIO(results.normalised_mask(out.getvalue())))
+    assert mask.mode == "L" and (mask.getpixel((0, 0)), mask.getpixel((7, 3))) == (0, 2)
+
+
+def test_the_thumbnail_is_drawn_at_thumbnail_size_from_a_large_jpeg():
+    from annotator.tasks import results
+
+    mask = Image.new("L", (4000, 2000), 0)
+    mask.paste(1, (0, 0, 2000, 2000))
+    photo = Image.new("RGB", (4000, 2000), (0, 0, 200))
+    mask_png, photo_jpeg = io.BytesIO(), io.BytesIO()
+    mask.save(mask_png, "PNG")
+    photo.save(photo_jpeg, "JPEG")
+    legend = [{"name": "road", "index": 1, "color": "#ff0000"}]
+    thumb = Image.open(io.BytesIO(results.render_thumbnail(mask_png.getvalue(), photo_jpeg.getvalue(), legend)))
+    assert thumb.size == (320, 160)
+    left, right = thumb.convert("RGB").getpixel((10, 80)), thumb.convert("RGB").getpixel((310, 80))
+    assert left[0] > 100 and left[0] > left[1]  # red road over the left half
+    assert right[2] > 150 and right[0] < 60  # the blue photo on the right

@@ -29,8 +29,6 @@ from annotator.tasks.models import ResultFile, Task, TaskType
 
 log = logging.getLogger(__name__)
 
-# A decoded mask is width*height bytes: refuse images that would eat memory.
-MAX_PIXELS = 40_000_000
 THUMB_SIZE = (320, 320)
 MASK_ALPHA = 140
 
@@ -212,42 +210,43 @@ def _mb(n: int) -> str:
     return f"{n / 1024 / 1024:g} MB"
 
 
-def _open_image(content: bytes):
-    from PIL import Image
-
-    img = Image.open(io.BytesIO(content))
-    if img.width * img.height > MAX_PIXELS:
-        raise ValueError("image too large")
-    return img
-
-
 def _index_channel(img):
-    """One byte per pixel, the label index: what Scale's indexedImage means."""
+    """One byte per pixel, the label index: what Scale's indexedImage means.
+
+    Each branch makes at most one full-size copy: a 39.7-megapixel mask is 40 MB per copy."""
     if img.mode == "P":
-        # Palette images store the index itself; converting would map it to colours.
-        return _palette_indices(img)
+        # Palette images store the index itself; a grey identity palette makes the conversion
+        # to L keep it (L = (19595 r + 38470 g + 7471 b) >> 16 = i when r = g = b = i).
+        img.putpalette(bytes(i for i in range(256) for _ in range(3)))
+        return img.convert("L")
     if img.mode in ("L", "I", "I;16", "1"):
         return img.convert("L")
+    if img.mode in ("RGB", "RGBA"):
+        return img.getchannel("R")
     return img.convert("RGB").getchannel("R")
 
 
-def _palette_indices(img):
-    from PIL import Image
+def normalised_mask(content: bytes) -> bytes:
+    """A grayscale PNG whose value is the label index, whatever format Scale used.
 
-    return Image.frombytes("L", img.size, img.tobytes())
-
-
-def _normalised_mask(content: bytes) -> bytes | None:
-    # The browser reads colours, not palette indices: store a grayscale copy
-    # whose value is the label index, whatever format Scale used.
-    try:
-        mask = _index_channel(_open_image(content))
-    except Exception as e:  # Pillow raises many types for junk input
-        log.warning("indexedImage is not a readable image: %s", e)
-        return None
+    The browser reads colours, not palette indices. A PNG that already is one byte of grey
+    per pixel is kept as it is (verified when copied): no decode at all."""
+    img = safe_files.open_image(content)
+    if img.format == "PNG" and img.mode == "L":
+        return content
+    mask = _index_channel(img)
+    del img
     out = io.BytesIO()
     mask.save(out, "PNG")
     return out.getvalue()
+
+
+def _normalised_mask(content: bytes) -> bytes | None:
+    try:
+        return normalised_mask(content)
+    except Exception as e:  # Pillow raises many types for junk input
+        log.warning("indexedImage is not a readable image: %s", e)
+        return None
 
 
 def label_legend(response: object) -> list[dict]:
@@ -306,36 +305,60 @@ def _hex_rgb(color: str) -> tuple[int, int, int]:
         return 255, 0, 255
 
 
-def thumbnail_png(task: Task) -> bytes | None:
-    """A small PNG of the mask over the image, for email; None when there is no mask."""
+def _fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    scale = min(box[0] / size[0], box[1] / size[1], 1.0)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def render_thumbnail(mask_png: bytes, attachment: bytes | None, legend: list[dict]) -> bytes:
+    """The mask's colours over the image, THUMB_SIZE at most, decoding as little as possible.
+
+    Everything is drawn at thumbnail size: the mask is decoded once (one byte a pixel) and
+    shrunk with NEAREST (indices must not blend); a JPEG image is decoded at 1/2 to 1/8 scale
+    (Pillow's draft). The old code composited at full size in RGBA: a 39.7-megapixel mask cost
+    634 MB (docs/benchmarks.md, "Mask thumbnails")."""
     from PIL import Image
 
+    mask = safe_files.open_image(mask_png)
+    size = _fit(mask.size, THUMB_SIZE)
+    if mask.mode != "L":
+        mask = mask.convert("L")
+    small_mask = mask.resize(size, Image.Resampling.NEAREST)
+    del mask
+    if attachment is not None:
+        img = safe_files.open_image(attachment)
+        img.draft("RGB", size)  # JPEG only: decode at the smallest scale still >= size
+        base = img.convert("RGB").resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        del img
+        base = base.convert("RGBA")
+    else:
+        base = Image.new("RGBA", size, (40, 40, 40, 255))
+    lut_r, lut_g, lut_b, lut_a = [0] * 256, [0] * 256, [0] * 256, [0] * 256
+    for entry in legend:
+        if 0 <= entry["index"] < 256:
+            r, g, b = _hex_rgb(entry["color"])
+            i = entry["index"]
+            lut_r[i], lut_g[i], lut_b[i], lut_a[i] = r, g, b, MASK_ALPHA
+    overlay = Image.merge(
+        "RGBA",
+        [small_mask.point(lut_r), small_mask.point(lut_g), small_mask.point(lut_b), small_mask.point(lut_a)],
+    )
+    out_img = Image.alpha_composite(base, overlay).convert("RGB")
+    out = io.BytesIO()
+    out_img.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def thumbnail_png(task: Task) -> bytes | None:
+    """A small PNG of the mask over the image, for email; None when there is no mask."""
     files = {f.name: f for f in task.result_files.all() if f.path}
     if "mask" not in files:
         return None
     try:
         media = Path(settings.MEDIA_ROOT)
-        mask = _open_image((media / files["mask"].path).read_bytes()).convert("L")
-        if "attachment" in files:
-            base = _open_image((media / files["attachment"].path).read_bytes()).convert("RGBA")
-            base = base.resize(mask.size)
-        else:
-            base = Image.new("RGBA", mask.size, (40, 40, 40, 255))
-        lut_r, lut_g, lut_b, lut_a = [0] * 256, [0] * 256, [0] * 256, [0] * 256
-        for entry in label_legend(task.response):
-            if 0 <= entry["index"] < 256:
-                r, g, b = _hex_rgb(entry["color"])
-                i = entry["index"]
-                lut_r[i], lut_g[i], lut_b[i], lut_a[i] = r, g, b, MASK_ALPHA
-        overlay = Image.merge(
-            "RGBA",
-            [mask.point(lut_r), mask.point(lut_g), mask.point(lut_b), mask.point(lut_a)],
-        )
-        out_img = Image.alpha_composite(base, overlay).convert("RGB")
-        out_img.thumbnail(THUMB_SIZE)
-        out = io.BytesIO()
-        out_img.save(out, "PNG", optimize=True)
-        return out.getvalue()
+        mask = (media / files["mask"].path).read_bytes()
+        attachment = (media / files["attachment"].path).read_bytes() if "attachment" in files else None
+        return render_thumbnail(mask, attachment, label_legend(task.response))
     except Exception as e:  # a broken file must not stop the email
         log.warning("no thumbnail for task %s: %s", task.pk, e)
         return None
