@@ -808,7 +808,20 @@
       "Scale fetches it, not this page, so you can still submit if the URL works for Scale." });
   }
 
+  // s3://, gs:// and scaledata:// are attachments Scale reads itself (scale_rules.is_storage_url);
+  // a browser cannot, so they get a placeholder instead of an error.
+  var STORAGE = { s3: "Scale reads s3:// with your bucket policy; no preview here.",
+    gs: "Scale reads gs:// with your bucket's permissions; no preview here.",
+    scaledata: "A file uploaded to Scale (scaledata://); no preview here." };
+  function storageNote(url) {
+    var scheme = /^([a-z0-9]+):\/\/\S+$/i.exec(url || "");
+    var key = scheme ? scheme[1].toLowerCase() : "";
+    return Object.prototype.hasOwnProperty.call(STORAGE, key) ? STORAGE[key] : undefined;
+  }
+
   function mediaElement(tag, url, what, attrs) {
+    var note = storageNote(url);
+    if (note) return el("p", { "class": "media-storage help", text: what + " " + url + ": " + note });
     if (!httpUrl(url)) return el("p", { "class": "media-error", text: "Not an http(s) URL: " + url });
     var node = el(tag, Object.assign({ src: url, alt: what + " " + url }, attrs || {}));
     node.addEventListener("error", function () { node.replaceWith(failed(url, what)); });
@@ -835,8 +848,15 @@
     }
     if (frames.length) {
       box.appendChild(el("p", { "class": "help", text: frames.length + " frame" + (frames.length === 1 ? "" : "s") }));
-      box.appendChild(el("div", { "class": "filmstrip" }, frames.slice(0, 60).map(function (url, i) {
-        return el("figure", {}, [mediaElement("img", url, "frame " + (i + 1), { loading: "lazy" }), el("figcaption", { text: String(i + 1) })]);
+      // Frames in a bucket or uploaded to Scale: one note per kind, not a filmstrip of notes.
+      var stored = {};
+      frames.forEach(function (url) { var note = storageNote(url); if (note) stored[note] = (stored[note] || 0) + 1; });
+      Object.keys(stored).forEach(function (note) {
+        box.appendChild(el("p", { "class": "media-storage help", text: stored[note] + " frame" + (stored[note] === 1 ? "" : "s") + ": " + note }));
+      });
+      var shown = frames.map(function (url, i) { return [url, i]; }).filter(function (pair) { return !storageNote(pair[0]); });
+      if (shown.length) box.appendChild(el("div", { "class": "filmstrip" }, shown.slice(0, 60).map(function (pair) {
+        return el("figure", {}, [mediaElement("img", pair[0], "frame " + (pair[1] + 1), { loading: "lazy" }), el("figcaption", { text: String(pair[1] + 1) })]);
       })));
     }
     if (context.length) {
