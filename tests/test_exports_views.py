@@ -119,3 +119,29 @@ def test_the_table_filters_by_bulk_run_and_links_to_its_export(alice_client, use
     assert f'name="run" value="{group.code}"' in html
     assert f"/exports/new/?run={group.code}" in html
     assert alice_client.get("/tasks/?run=not-a-uuid").status_code == 200
+
+
+def test_the_table_csv_has_name_metadata_and_the_urls_of_our_copies(alice_client, users, settings):
+    import csv
+    import io
+    import json
+
+    from annotator.tasks.models import ResultFile
+
+    settings.SITE_URL = "https://dash.example"
+    done = seg(users, 1, payload={"attachment": "https://x/photos/kitchen%20left.png", "labels": ["a"],
+                                  "project": "street", "metadata": {"shelf": "B4", "=x": 1}})  # fmt: skip
+    ResultFile.objects.create(task=done, name="indexedImage", source_url="https://s3/i", path="results/x/i.png")
+    ResultFile.objects.create(task=done, name="image", source_url="https://s3/c", path="")  # the copy failed
+    seg(users, 2, scale_status="pending")
+    response = alice_client.get("/tasks/export.csv?project=street")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    by_id = {r["unique_id"]: r for r in rows}
+    row = by_id["street-1"]
+    assert row["name"] == "kitchen left.png"  # the attachment's file name, decoded
+    assert json.loads(row["metadata"]) == {"shelf": "B4", "=x": 1}
+    assert json.loads(row["result_urls"]) == {
+        "indexedImage": f"https://dash.example/tasks/{done.code}/results/indexedImage"
+    }
+    assert by_id["street-2"]["result_urls"] == "" and by_id["street-2"]["metadata"] == ""
+    assert "review" not in ",".join(rows[0].keys())  # no review feature yet: no column pretending

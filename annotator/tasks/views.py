@@ -385,6 +385,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
 
 CSV_COLUMNS = [
     "code",
+    "name",
     "status",
     "task_type",
     "project",
@@ -398,6 +399,10 @@ CSV_COLUMNS = [
     "callback_count",
     "last_callback_at",
     "callback_succeeded",
+    # JSON: the payload's metadata, and {file name: URL of our copy} of the result files.
+    # There is no review state yet: its column comes with the review feature.
+    "metadata",
+    "result_urls",
 ]
 
 
@@ -415,12 +420,25 @@ class _Echo:
 def _csv_rows(workspace, f: Filters) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
+    from annotator.exports.service import task_name
+
     cursor_f = replace(f, cursor="")
     while True:
         rows, next_cursor = page(filtered(workspace, cursor_f), cursor_f, size=2000)
+        copies: dict[int, list[str]] = {}
+        # One query per page for every row's copies, not one per row.
+        for task_id, name in (
+            ResultFile.objects.filter(task__in=rows).exclude(path="").order_by("name").values_list("task_id", "name")
+        ):
+            copies.setdefault(task_id, []).append(name)
         for t in rows:
             values = {c: getattr(t, c, None) for c in CSV_COLUMNS}
             values["status"] = t.display_status
+            values["name"] = task_name(t)
+            metadata = (t.payload or {}).get("metadata") if isinstance(t.payload, dict) else None
+            values["metadata"] = json.dumps(metadata, ensure_ascii=False) if metadata else ""
+            urls = {n: settings.SITE_URL + results.file_url(t, n) for n in copies.get(t.id, [])}
+            values["result_urls"] = json.dumps(urls, ensure_ascii=False) if urls else ""
             yield writer.writerow([_csv_cell(values[c]) for c in CSV_COLUMNS])
         if not next_cursor:
             return
