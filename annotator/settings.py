@@ -171,6 +171,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, which reads the form: uploads are bounded while they are read.
+    "annotator.submission.uploads.upload_limit",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -344,6 +346,10 @@ SUBMIT_RATE_BURST = envint("SUBMIT_RATE_BURST", "1")
 SUBMIT_RATE_MAX_WAIT = envfloat("SUBMIT_RATE_MAX_WAIT", "5")
 # Rows a bulk upload may hold.
 SUBMIT_MAX_ROWS = envint("SUBMIT_MAX_ROWS", "20000")
+# Bytes one uploaded file may hold (annotator/submission/uploads.py drops the rest
+# while the body is read), and seconds a dry-run upload is kept for its go-ahead.
+SUBMIT_MAX_UPLOAD_BYTES = envint("SUBMIT_MAX_UPLOAD_BYTES", str(50 * 1000 * 1000))
+SUBMIT_UPLOAD_TTL = envint("SUBMIT_UPLOAD_TTL", "86400")
 CELERY_BEAT_SCHEDULE["sweep-submissions"] = _every("annotator.sweep_submissions", SUBMIT_SWEEP_INTERVAL)
 
 # --- Callbacks and the reconciler (annotator/tasks/) ---------------------------

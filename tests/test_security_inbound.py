@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -322,3 +323,106 @@ def test_an_account_pauses_with_growing_backoff_then_lets_the_right_password_in(
         message="the doubled pause to end",
     )
     assert str(users.alice.pk) == client.session["_auth_user_id"]
+
+
+# --- 3. Uploads: capped while read, streamed, and not kept forever ------------------------------
+
+
+@pytest.fixture
+def bulk_template(users):
+    from annotator.composer.models import TaskTemplate
+
+    return TaskTemplate.objects.create(
+        workspace=users.ws_a, name="Streets", task_type="segmentannotation", payload={"labels": ["road", "car"]}
+    )
+
+
+def _kept_uploads(settings_) -> list[Path]:
+    root = Path(settings_.DATA_DIR) / "uploads"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _upload(client, template, content: bytes, name: str = "rows.csv"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post("/submit/", {"template": template.code, "file": SimpleUploadedFile(name, content)})
+
+
+def test_an_upload_over_the_cap_is_refused_with_a_message_and_nothing_is_kept_or_created(
+    alice_client, users, bulk_template, settings
+):
+    from annotator.tasks.models import SubmissionGroup, Task
+
+    settings.SUBMIT_MAX_UPLOAD_BYTES = 100_000
+    before = _kept_uploads(settings)
+    rows = b"attachment\n" + b"".join(b"https://example.org/f/%06d.png\n" for i in range(5000))  # ~160 KB
+    response = _upload(alice_client, bulk_template, rows)
+    assert response.status_code == 413
+    body = response.content.decode()
+    assert "The file is larger than 0.1 MB, the most one upload may hold (SUBMIT_MAX_UPLOAD_BYTES)" in body
+    assert "Dry run" not in body
+    assert Task.objects.count() == 0 and SubmissionGroup.objects.count() == 0
+    assert _kept_uploads(settings) == before
+    # Under the cap, the same page works.
+    response = _upload(alice_client, bulk_template, rows[:60_000].rsplit(b"\n", 1)[0] + b"\n")
+    assert response.status_code == 200 and "Dry run" in response.content.decode()
+
+
+def test_the_upload_handler_drops_what_is_past_the_cap_while_the_body_is_read(rf, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from annotator.submission import uploads
+
+    settings.SUBMIT_MAX_UPLOAD_BYTES = 10_000
+    request = rf.post("/submit/", {"file": SimpleUploadedFile("big.csv", b"x" * 200_000)})
+    uploads.upload_limit(lambda r: None)(request)
+    stored = request.FILES["file"]
+    assert stored.size <= 10_000 + 64 * 1024  # at most one chunk past the cap ever reaches a file
+    assert "file" in uploads.too_large(request)
+
+
+def test_a_dry_run_upload_expires_and_its_go_ahead_then_says_to_upload_again(
+    alice_client, users, bulk_template, settings
+):
+    import os
+    import time
+
+    from annotator.submission import bulk
+    from annotator.tasks.models import Task
+
+    settings.SUBMIT_UPLOAD_TTL = 3600
+    rows = b"attachment\nhttps://example.org/a.png\n"
+    assert "Submit 1 task" in _upload(alice_client, bulk_template, rows).content.decode()
+    sha = bulk.source_sha256(rows)
+    kept = bulk.upload_path(users.ws_a, sha)
+    assert kept.is_file()
+    old = time.time() - 7200
+    os.utime(kept, (old, old))
+    # Any later upload sweeps what is past its time ...
+    _upload(alice_client, bulk_template, b"attachment\nhttps://example.org/b.png\n")
+    assert not kept.exists()
+    # ... and the old go-ahead is a clear message, creating nothing.
+    response = alice_client.post(
+        "/submit/confirm/", {"sha256": sha, "format": "csv", "template": bulk_template.code}, follow=True
+    )
+    assert "That upload is no longer here" in response.content.decode()
+    assert Task.objects.count() == 0
+
+
+def test_a_confirmed_upload_is_read_again_as_a_stream_and_creates_each_row_once(
+    alice_client, users, bulk_template, django_capture_on_commit_callbacks
+):
+    from annotator.submission import bulk
+    from annotator.tasks.models import Task
+
+    rows = b"attachment,metadata.n\n" + b"".join(b"https://example.org/f/%d.png,%d\n" % (i, i) for i in range(1200))
+    assert "Submit 1200 tasks" in _upload(alice_client, bulk_template, rows).content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        alice_client.post(
+            "/submit/confirm/",
+            {"sha256": bulk.source_sha256(rows), "format": "csv", "template": bulk_template.code},
+        )
+    tasks = Task.objects.order_by("id")
+    assert tasks.count() == 1200
+    assert [t.payload["metadata"]["n"] for t in tasks[:3]] == ["0", "1", "2"]
+    assert tasks.last().payload["attachment"] == "https://example.org/f/1199.png"

@@ -41,7 +41,7 @@ def template(users):
 
 
 def test_a_dry_run_lists_every_row_error_and_creates_nothing(users, template):
-    plan = bulk.plan(users.ws_a, template, CSV, "rows.csv")
+    plan = bulk.plan(users.ws_a, template, CSV, "rows.csv", keep_payloads=True)
     assert plan.file_format == "csv"
     assert [r.number for r in plan.valid_rows] == [1, 2]
     errors = {(e.row, e.path) for e in plan.errors}
@@ -62,7 +62,9 @@ def test_it_reads_json_lines_and_pasted_urls(users, template):
     plan = bulk.plan(users.ws_a, template, jsonl, "rows.jsonl")
     assert [r.unique_id for r in plan.valid_rows] == ["mine-1"]
     assert [(e.row, e.message[:14]) for e in plan.errors] == [(2, "not valid JSON"), (3, "each line must")]
-    urls = bulk.plan(users.ws_a, template, b"https://example.org/a.png\n\nhttps://example.org/b.png\n")
+    urls = bulk.plan(
+        users.ws_a, template, b"https://example.org/a.png\n\nhttps://example.org/b.png\n", keep_payloads=True
+    )
     assert urls.file_format == "urls"
     assert [r.payload["attachment"] for r in urls.valid_rows] == [
         "https://example.org/a.png",

@@ -20,20 +20,22 @@ import copy
 import csv
 import hashlib
 import io
-import json
 import logging
+import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
-from annotator import scale_rules
+from annotator import inbound, scale_rules
 from annotator.accounts.models import Workspace
 from annotator.scale_client import DuplicateError, TemporaryError
 from annotator.submission import pipeline
@@ -88,7 +90,7 @@ class RowWarning:
 @dataclass
 class Row:
     number: int
-    payload: dict | None = None
+    payload: dict | None = None  # kept only with plan(keep_payloads=True); else see Plan.payloads()
     unique_id: str = ""
     errors: list[RowError] = field(default_factory=list)
     warnings: list[RowError] = field(default_factory=list)  # shown, never blocking
@@ -103,6 +105,20 @@ class Plan:
     file_format: str
     rows: list[Row]
     batch: str = ""
+    source: Source = b""  # read again by payloads(), so rows need not hold their payloads
+    base: dict = field(default_factory=dict)
+
+    def payloads(self) -> Iterator[tuple[Row, dict]]:
+        """(row, payload) for every valid row, built again from the source, in order."""
+        valid = {row.number: row for row in self.valid_rows}
+        if not valid:
+            return
+        for number, fields in read_rows(self.source, self.file_format):
+            row = valid.get(number)
+            if row is None:
+                continue
+            payload = row.payload or _row_payload(self.base, fields, row.unique_id)[0]
+            yield row, payload
 
     @property
     def valid_rows(self) -> list[Row]:
@@ -149,7 +165,31 @@ class Plan:
 # --- reading ------------------------------------------------------------------
 
 
+Source = bytes | Path  # a file's content, or the path of a kept upload
+
+
+def _open(source: Source) -> BinaryIO:
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    try:
+        return open(source, "rb")  # the callers close it
+    except OSError:
+        raise FileError("That upload is no longer here; please upload the file again.") from None
+
+
+def source_sha256(source: Source) -> str:
+    digest = hashlib.sha256()
+    if isinstance(source, bytes):
+        digest.update(source)
+        return digest.hexdigest()
+    with _open(source) as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sniff_format(content: bytes, filename: str = "") -> str:
+    """CSV, JSON Lines or a list of URLs, from the name or (failing that) the first bytes."""
     name = filename.lower()
     if name.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
@@ -165,49 +205,78 @@ def sniff_format(content: bytes, filename: str = "") -> str:
     return "csv"
 
 
-def read_rows(content: bytes, file_format: str) -> Iterator[tuple[int, dict]]:
-    """(row number, fields) for each data row; raises FileError when the file cannot be read."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FileError("The file is not UTF-8 text.") from None
-    if file_format == "urls":
+def _sniff_source(source: Source, filename: str) -> str:
+    with _open(source) as stream:
+        return sniff_format(stream.read(64 * 1024), filename)
+
+
+def read_rows(source: Source, file_format: str) -> Iterator[tuple[int, dict]]:
+    """(row number, fields) for each data row, read as a stream: memory does not grow with the file.
+
+    Raises FileError when the file as a whole cannot be read.
+    """
+    with _open(source) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         number = 0
-        for line in text.splitlines():
-            if line.strip() and not line.lstrip().startswith("#"):
+        try:
+            if file_format == "csv":
+                yield from _read_csv(text)
+                return
+            for line in text:
+                if not line.strip() or (file_format == "urls" and line.lstrip().startswith("#")):
+                    continue
                 number += 1
-                yield number, {"attachment": line.strip()}
-    elif file_format == "jsonl":
-        number = 0
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            number += 1
-            try:
-                value = json.loads(line)
-            except (ValueError, RecursionError) as e:
-                yield number, {"__error__": f"not valid JSON ({e})"}
-                continue
-            if not isinstance(value, dict):
-                yield number, {"__error__": "each line must be a JSON object"}
-                continue
-            yield number, value
-    else:
-        reader = csv.DictReader(io.StringIO(text))
+                yield number, _line_fields(line, file_format)
+        except UnicodeDecodeError:
+            raise FileError("The file is not UTF-8 text.") from None
+
+
+def _line_fields(line: str, file_format: str) -> dict:
+    if file_format == "urls":
+        return {"attachment": line.strip()}
+    try:
+        value = inbound.loads(line, what="this line")
+    except inbound.InputError as e:
+        return {"__error__": str(e).replace("this line is not valid JSON", "not valid JSON")}
+    if not isinstance(value, dict):
+        return {"__error__": "each line must be a JSON object"}
+    return value
+
+
+def _read_csv(text: io.TextIOBase) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(text)
+    try:
         header = [h.strip() for h in reader.fieldnames or []]
-        if not header:
-            raise FileError("The CSV file is empty: its first line must name the columns (e.g. attachment).")
-        unknown = [h for h in header if h not in ROW_FIELDS and not h.startswith("metadata.")]
-        if unknown:
-            raise FileError(
-                f"Unknown column(s): {', '.join(unknown)}. Columns may be: {', '.join(ROW_FIELDS)}, metadata.<key>."
-            )
-        reader.fieldnames = header
-        for number, record in enumerate(reader, start=1):
-            if None in record:
-                yield number, {"__error__": "this row has more cells than the header has columns"}
-                continue
-            yield number, {k: v for k, v in record.items() if v not in (None, "")}
+    except csv.Error as e:
+        raise FileError(f"The CSV header cannot be read: {_csv_problem(e)}") from None
+    if not header:
+        raise FileError("The CSV file is empty: its first line must name the columns (e.g. attachment).")
+    unknown = [h for h in header if h not in ROW_FIELDS and not h.startswith("metadata.")]
+    if unknown:
+        raise FileError(
+            f"Unknown column(s): {', '.join(unknown)}. Columns may be: {', '.join(ROW_FIELDS)}, metadata.<key>."
+        )
+    reader.fieldnames = header
+    number = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            # The reader cannot resume inside a broken row, so the file is refused, naming the row.
+            raise FileError(f"Row {number + 1} cannot be read: {_csv_problem(e)}") from None
+        number += 1
+        if None in record:
+            yield number, {"__error__": "this row has more cells than the header has columns"}
+            continue
+        yield number, {k: v for k, v in record.items() if v not in (None, "")}
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"a cell is longer than {csv.field_size_limit():,} characters, the most one cell may hold"
+    return str(error)
 
 
 def _csv_list(value: object) -> object:
@@ -217,9 +286,9 @@ def _csv_list(value: object) -> object:
     value = value.strip()
     if value.startswith("["):
         try:
-            return json.loads(value)
-        except ValueError:
-            return value
+            return inbound.loads(value)
+        except inbound.InputError:
+            return value  # validation then says what a list must hold
     return [part for part in re.split(r"[\s,]+", value) if part]
 
 
@@ -235,9 +304,10 @@ def row_overrides(fields: dict) -> tuple[dict, list[tuple[str, str]]]:
             parsed = value
             if isinstance(value, str):
                 try:
-                    parsed = json.loads(value)
-                except ValueError:
-                    parsed = None
+                    parsed = inbound.loads(value, what="the metadata")
+                except inbound.InputError as e:
+                    problems.append(("metadata", f"must be a JSON object ({e})"))
+                    continue
             if not isinstance(parsed, dict):
                 problems.append(("metadata", "must be a JSON object"))
                 continue
@@ -282,23 +352,37 @@ def derived_unique_id(workspace: Workspace, sha256: str, number: int) -> str:
 def plan(
     workspace: Workspace,
     template,
-    content: bytes,
+    source: Source,
     filename: str = "",
     *,
     batch: str = "",
     file_format: str | None = None,
+    keep_payloads: bool = False,
 ) -> Plan:
-    """Read and validate every row; nothing is written. Raises FileError for an unreadable file."""
-    sha256 = hashlib.sha256(content).hexdigest()
-    file_format = file_format or sniff_format(content, filename)
-    result = Plan(workspace=workspace, template=template, sha256=sha256, file_format=file_format, rows=[], batch=batch)
+    """Read and validate every row as a stream; nothing is written. Raises FileError for an unreadable file.
+
+    Rows keep their payloads only with keep_payloads (tests, small files): otherwise the memory a
+    dry run takes does not grow with the file, and submit_plan() reads the source again.
+    """
+    sha256 = source_sha256(source)
+    file_format = file_format or _sniff_source(source, filename)
     base = dict(template.payload or {})
     if batch:
         base["batch"] = batch
     # Validated as sent: the callback URL is part of every payload.
     base.setdefault("callback_url", workspace.callback_url)
+    result = Plan(
+        workspace=workspace,
+        template=template,
+        sha256=sha256,
+        file_format=file_format,
+        rows=[],
+        batch=batch,
+        source=source,
+        base=base,
+    )
     seen: dict[str, int] = {}
-    for number, fields in read_rows(content, file_format):
+    for number, fields in read_rows(source, file_format):
         if number > settings.SUBMIT_MAX_ROWS:
             raise FileError(f"The file has more than {settings.SUBMIT_MAX_ROWS} rows; split it.")
         row = Row(number=number)
@@ -306,12 +390,12 @@ def plan(
         if "__error__" in fields:
             row.errors.append(RowError(number, "", fields["__error__"]))
             continue
-        overrides, problems = row_overrides(fields)
+        derived = derived_unique_id(workspace, sha256, number)
+        payload, problems = _row_payload(base, fields, derived)
         row.errors.extend(RowError(number, path, message) for path, message in problems)
-        payload = build_row_payload(base, overrides)
-        row.unique_id = str(payload.get("unique_id") or derived_unique_id(workspace, sha256, number))
-        payload["unique_id"] = row.unique_id
-        row.payload = payload
+        row.unique_id = payload["unique_id"]
+        if keep_payloads:
+            row.payload = payload
         for finding in scale_rules.validate(template.task_type, payload):
             target = row.errors if finding.is_error else row.warnings
             target.append(RowError(number, finding.path, finding.message))
@@ -323,6 +407,13 @@ def plan(
         raise FileError("The file has no rows.")
     _mark_existing(workspace, result.rows)
     return result
+
+
+def _row_payload(base: dict, fields: dict, derived_id: str) -> tuple[dict, list[tuple[str, str]]]:
+    overrides, problems = row_overrides(fields)
+    payload = build_row_payload(base, overrides)
+    payload["unique_id"] = str(payload.get("unique_id") or derived_id)
+    return payload, problems
 
 
 def _mark_existing(workspace: Workspace, rows: list[Row]) -> None:
@@ -337,25 +428,71 @@ def _mark_existing(workspace: Workspace, rows: list[Row]) -> None:
 # --- keeping the file between the dry run and the go-ahead -----------------------
 
 
-def _upload_path(workspace: Workspace, sha256: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+def _uploads_dir() -> Path:
+    return Path(settings.DATA_DIR) / "uploads"
+
+
+def upload_path(workspace: Workspace, sha256: str) -> Path:
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise FileError("That upload is unknown; please upload the file again.")
-    return Path(settings.DATA_DIR) / "uploads" / workspace.code.hex / sha256
+    return _uploads_dir() / workspace.code.hex / sha256
 
 
-def keep_upload(workspace: Workspace, content: bytes) -> str:
-    sha256 = hashlib.sha256(content).hexdigest()
-    path = _upload_path(workspace, sha256)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+def keep_upload(workspace: Workspace, upload) -> str:
+    """Keep an upload (bytes, or a Django UploadedFile read in chunks) for the go-ahead; its SHA-256.
+
+    Written to a temporary name and renamed, so a half-written file is never read. Every call
+    also deletes uploads older than SUBMIT_UPLOAD_TTL: a dry run that is never confirmed does
+    not stay on disk.
+    """
+    expire_uploads()
+    folder = _uploads_dir() / workspace.code.hex
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    partial = folder / f".partial-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        with open(partial, "wb") as out:
+            for chunk in [upload] if isinstance(upload, bytes) else upload.chunks():
+                digest.update(chunk)
+                out.write(chunk)
+        sha256 = digest.hexdigest()
+        os.replace(partial, folder / sha256)  # also refreshes the age of a file uploaded again
+    finally:
+        partial.unlink(missing_ok=True)
     return sha256
 
 
-def load_upload(workspace: Workspace, sha256: str) -> bytes:
-    try:
-        return _upload_path(workspace, sha256).read_bytes()
-    except FileNotFoundError:
-        raise FileError("That upload is no longer here; please upload the file again.") from None
+def forget_upload(workspace: Workspace, sha256: str) -> None:
+    upload_path(workspace, sha256).unlink(missing_ok=True)
+
+
+def load_upload(workspace: Workspace, sha256: str) -> Path:
+    """The kept upload's path (read as a stream by plan()); FileError when it is gone or expired."""
+    expire_uploads()
+    path = upload_path(workspace, sha256)
+    if not path.is_file():
+        raise FileError("That upload is no longer here (uploads are kept for a day); please upload the file again.")
+    return path
+
+
+def expire_uploads(now: float | None = None) -> int:
+    """Delete kept uploads (and abandoned partial writes) older than SUBMIT_UPLOAD_TTL; how many."""
+    limit = (now or time.time()) - settings.SUBMIT_UPLOAD_TTL
+    removed = 0
+    root = _uploads_dir()
+    if not root.is_dir():
+        return 0
+    for folder in os.scandir(root):
+        if not folder.is_dir(follow_symlinks=False):
+            continue
+        for entry in os.scandir(folder.path):
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                pass  # another process expired it first
+    return removed
 
 
 # --- creating -----------------------------------------------------------------
@@ -382,9 +519,8 @@ def submit_plan(the_plan: Plan, user, *, name: str = "", finalize_batch: bool = 
             scale_batch=the_plan.batch,
             finalize_batch=bool(the_plan.batch and finalize_batch),
         )
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            tasks = [pipeline.new_task(the_plan.workspace, user, template.task_type, r.payload, group) for r in chunk]
+        for chunk in _chunks(the_plan.payloads(), CHUNK):
+            tasks = [pipeline.new_task(the_plan.workspace, user, template.task_type, p, group) for _, p in chunk]
             Task.objects.bulk_create(tasks)
             if tasks[0].pk is None:  # a backend that does not return ids from bulk_create
                 ids = dict(
@@ -396,7 +532,7 @@ def submit_plan(the_plan: Plan, user, *, name: str = "", finalize_batch: bool = 
                     t.pk = t.id = ids[t.unique_id]
             TaskEvent.objects.bulk_create(
                 TaskEvent(task=t, kind=TaskEvent.Kind.COMPOSED, message=f"Created from {group.name}, row {r.number}")
-                for t, r in zip(tasks, chunk, strict=True)
+                for t, (r, _) in zip(tasks, chunk, strict=True)
             )
         from annotator.submission import jobs
 
@@ -404,6 +540,17 @@ def submit_plan(the_plan: Plan, user, *, name: str = "", finalize_batch: bool = 
         # short however big the file (the rows are already safe in the database).
         jobs.enqueue_group.delay_on_commit(group.id)
     return group
+
+
+def _chunks(items: Iterator[tuple[Row, dict]], size: int) -> Iterator[list[tuple[Row, dict]]]:
+    chunk: list[tuple[Row, dict]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def enqueue_group(group_id: int) -> int:

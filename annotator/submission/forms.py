@@ -43,9 +43,9 @@ class UploadForm(forms.Form):
             raise forms.ValidationError("Choose a file or paste URLs (one of the two).")
         return data
 
-    def content(self) -> tuple[bytes, str]:
-        """The upload's bytes and a file name (used to tell CSV from JSONL)."""
+    def content(self):
+        """The upload (a Django UploadedFile, read in chunks) or the pasted URLs as bytes, and a file name."""
         upload = self.cleaned_data.get("file")
         if upload:
-            return b"".join(upload.chunks()), upload.name
+            return upload, upload.name
         return self.cleaned_data["urls"].strip().encode() + b"\n", "pasted.txt"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -9,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from annotator.accounts.access import get_for_user, require_workspace
-from annotator.submission import bulk
+from annotator.submission import bulk, uploads
 from annotator.submission.forms import UploadForm
 from annotator.tasks.models import SubmissionGroup, Task
 
@@ -23,22 +24,35 @@ def upload(request: HttpRequest) -> HttpResponse:
     workspace = require_workspace(request)
     form = UploadForm(request.POST or None, request.FILES or None, workspace=workspace)
     ctx: dict = {"form": form, "groups": SubmissionGroup.objects.filter(workspace=workspace).order_by("-id")[:20]}
+    too_large = uploads.too_large(request) if request.method == "POST" else {}
+    if too_large:
+        limit = settings.SUBMIT_MAX_UPLOAD_BYTES
+        form.is_valid()
+        form.add_error(
+            None,
+            f"The file is larger than {limit / 1_000_000:,.1f} MB, the most one upload may hold "
+            "(SUBMIT_MAX_UPLOAD_BYTES). Split it into several files; nothing was checked or created.",
+        )
+        return render(request, "submission/upload.html", ctx, status=413)
     if request.method == "POST" and form.is_valid():
-        content, filename = form.content()
+        source, filename = form.content()
         file_format = "urls" if not form.cleaned_data.get("file") else None
+        # Kept first (streamed to disk), then read from there as a stream: the web process never
+        # holds the whole file in memory.
+        sha256 = bulk.keep_upload(workspace, source)
         try:
             the_plan = bulk.plan(
                 workspace,
                 form.cleaned_data["template"],
-                content,
+                bulk.load_upload(workspace, sha256),
                 filename,
                 batch=form.cleaned_data["batch"].strip(),
                 file_format=file_format,
             )
         except bulk.FileError as e:
+            bulk.forget_upload(workspace, sha256)
             form.add_error(None, str(e))
         else:
-            bulk.keep_upload(workspace, content)
             ctx["plan"] = the_plan
             ctx["format"] = the_plan.file_format
             ctx["earlier"] = SubmissionGroup.objects.filter(workspace=workspace, source_sha256=the_plan.sha256).first()

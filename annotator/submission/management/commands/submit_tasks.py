@@ -43,7 +43,7 @@ class Command(BaseCommand):
             names = ", ".join(TaskTemplate.objects.filter(workspace=workspace).values_list("name", flat=True))
             raise CommandError(f"No template {options['template']!r} in {workspace}. Templates: {names or 'none'}")
         path = options["file"]
-        content = sys.stdin.buffer.read() if path == "-" else self._read(path)
+        content = sys.stdin.buffer.read() if path == "-" else self._readable(path)
         try:
             the_plan = bulk.plan(
                 workspace, template, content, path, batch=options["batch"], file_format=options["format"]
@@ -93,11 +93,14 @@ class Command(BaseCommand):
             raise CommandError(f"Name exactly one workspace with --workspace (workspaces: {names or 'none'})")
         return found[0]
 
-    def _read(self, path: str) -> bytes:
+    def _readable(self, path: str) -> Path:
+        # A path, not its bytes: the plan reads it as a stream, however large the file.
         try:
-            return Path(path).read_bytes()
+            with open(path, "rb"):
+                pass
         except OSError as e:
             raise CommandError(f"Cannot read {path}: {e.strerror}") from None
+        return Path(path)
 
     def _follow(self, group) -> None:
         tty = self.stdout.isatty()
