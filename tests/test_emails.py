@@ -35,7 +35,7 @@ def test_it_emails_the_submitter_an_html_and_text_message_with_a_link(users, set
     assert len(mail.outbox) == 1
     msg = mail.outbox[0]
     assert msg.to == ["alice@example.org"]
-    assert msg.subject.startswith("Completed: Segmentation task")
+    assert msg.subject == "Completed: a.png (segmentation)"  # the attachment's file name: no name was given
     link = f"https://annotator.example.org/tasks/{task.code}/"
     assert link in msg.body
     html, mime = msg.alternatives[0]

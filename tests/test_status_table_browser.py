@@ -84,3 +84,35 @@ def test_the_first_task_appears_in_an_empty_table(page, live_server, users, sett
     assert page.is_enabled("button[value=cancel]")
     assert_fits_phone(page, live_server, "/tasks/", "tasks-one-row-phone", f"#row-{task.code}")
     assert page.js_errors == []
+
+
+def test_tasks_are_recognisable_by_name_and_thumbnail(page, live_server, users, settings):
+    worker = sandbox_worker(live_server, users, settings)
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        compose(page, live_server)  # street-1.png, and no name given: the file name stands for it
+        task = Task.objects.get()
+        assert page.title().startswith("street-1.png · Segmentation task")
+        assert page.locator("h1.task-title").text_content() == "street-1.png"
+
+        page.click("details.rename summary")
+        page.fill("#task-name", "Corner of 5th")
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        assert "Named “Corner of 5th”." in page.text_content("body")
+        assert (
+            page.title().startswith("Corner of 5th") and page.locator("h1.task-title").text_content() == "Corner of 5th"
+        )
+
+        page.goto(f"{live_server.url}/tasks/")
+        row = page.locator(f"#row-{task.code}")
+        assert row.locator(".task-name").text_content() == "Corner of 5th"
+        assert task.unique_id[:30] in row.text_content()
+        # The thumbnail is drawn by the worker after the first look; the row asks again by itself.
+        thumb = f"#row-{task.code} img[data-thumb]"
+        page.wait_for_function("(s) => document.querySelector(s).naturalWidth > 1", arg=thumb, timeout=40000)
+        page.screenshot(path=str(support.ARTIFACTS / "tasks-thumbnails.png"))
+        assert_fits_phone(page, live_server, "/tasks/", "tasks-thumbnails-phone", thumb)
+    finally:
+        worker.stop()
+    assert page.js_errors == []

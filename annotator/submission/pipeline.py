@@ -47,9 +47,13 @@ def create_task(
     payload: dict,
     *,
     group: SubmissionGroup | None = None,
+    name: str = "",
 ) -> Task:
-    """Save a QUEUED task with the exact payload to send; the submitter picks it up after commit."""
+    """Save a QUEUED task with the exact payload to send; the submitter picks it up after commit.
+
+    `name` is for people only (the table, the task page, emails); Scale never sees it."""
     task = new_task(workspace, user, task_type, payload, group)
+    task.name = name.strip()[:200]
     task.save()
     TaskEvent.objects.create(
         task=task, kind=TaskEvent.Kind.COMPOSED, message="Composed", data={"payload": task.payload}

@@ -63,6 +63,16 @@ def copy_results(task_id: int, status_event_id: int) -> None:
         send_notification.delay(n_id)
 
 
+@shared_task(name="annotator.make_thumbnail", queue="default", ignore_result=True)
+def make_thumbnail(task_id: int) -> None:
+    from annotator.tasks import thumbnails
+    from annotator.tasks.models import Task
+
+    task = Task.objects.filter(id=task_id).first()
+    if task is not None:
+        thumbnails.make(task)
+
+
 @shared_task(
     bind=True, name="annotator.send_notification", queue="email", max_retries=6, acks_late=True, ignore_result=True
 )

@@ -34,6 +34,20 @@ class SubmissionGroup(models.Model):
         return self.name
 
 
+def attachment_name(url: str) -> str:
+    """The file name at the end of an attachment URL ("street-1.png"), or "" when it has none."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        path = urlsplit(url or "").path
+    except ValueError:
+        return ""
+    name = unquote(path.rstrip("/").rsplit("/", 1)[-1]) if path.strip("/") else ""
+    # Control characters have no place in a title or an email subject.
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:120]
+
+
 class Task(models.Model):
     """One Scale annotation task: the payload we send and everything we learn back."""
 
@@ -60,6 +74,8 @@ class Task(models.Model):
     payload = models.JSONField()
     # Stable across retries, so an ambiguous failure can never create a second task.
     unique_id = models.CharField(max_length=255)
+    # A name for people (the table, the task page, emails); never sent to Scale.
+    name = models.CharField(max_length=200, blank=True)
 
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
@@ -110,6 +126,12 @@ class Task(models.Model):
         if self.state == self.State.SUBMITTED and self.scale_status:
             return self.scale_status
         return self.state
+
+    @property
+    def display_name(self) -> str:
+        """What people call the task: the name someone gave it, else the attachment's
+        file name, else the unique_id."""
+        return self.name or attachment_name(self.attachment) or self.unique_id
 
     def fill_denormalized(self) -> None:
         payload = self.payload or {}

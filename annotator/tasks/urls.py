@@ -14,4 +14,6 @@ urlpatterns = [
     path("tasks/export.csv", views.task_export, name="task_export"),
     path("tasks/<uuid:task_code>/", views.task_detail, name="task_detail"),
     path("tasks/<uuid:task_code>/results/<str:result_name>", views.task_result_file, name="task_result_file"),
+    path("tasks/<uuid:task_code>/thumbnail.png", views.task_thumbnail, name="task_thumbnail"),
+    path("tasks/<uuid:task_code>/name/", views.task_rename, name="task_rename"),
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -38,6 +39,8 @@ from annotator import safe_files
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.tasks import callbacks, results
 from annotator.tasks.models import CallbackEvent, ResultFile, SubmissionAttempt, Task, TaskEvent, TaskType
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 # Shown in the status filter and the counts, in lifecycle order.
@@ -552,3 +555,48 @@ def task_result_file(request: HttpRequest, task_code, result_name: str) -> FileR
     extension = safe_files.SERVED_TYPES.get(kind, ".bin")
     response = FileResponse(path.open("rb"), content_type=kind or "application/octet-stream")
     return safe_files.harden(response, filename=path.stem + extension, attachment=not kind)
+
+
+# --- Names and thumbnails ---------------------------------------------------
+
+
+@login_required
+@require_GET
+def task_thumbnail(request: HttpRequest, task_code) -> HttpResponse:
+    """The task's small picture, or a transparent pixel while none is made (tasks.js asks again)."""
+    from annotator.tasks import jobs, thumbnails
+
+    task = get_for_user(Task.objects.all(), request, code=task_code)
+    if thumbnails.wanted(task) and cache.add(f"thumbnail-job:{task.pk}", 1, 120):
+        try:
+            jobs.make_thumbnail.delay(task.pk)
+        except Exception:  # no broker: the page still works, without the picture
+            log.warning("could not queue a thumbnail for task %s", task.pk, exc_info=True)
+    path = thumbnails.best(task)
+    if path is None:
+        response = HttpResponse(thumbnails.placeholder(), content_type="image/png")
+        response["Cache-Control"] = "no-store"
+        response["X-Thumbnail"] = "pending"
+    else:
+        response = FileResponse(path.open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_POST
+def task_rename(request: HttpRequest, task_code) -> HttpResponse:
+    task = get_for_user(Task.objects.all(), request, code=task_code)
+    name = " ".join(request.POST.get("name", "").split())  # one line: it becomes titles and subjects
+    if len(name) > 200:
+        messages.error(request, f"A name can have at most 200 characters; this one has {len(name)}. Nothing changed.")
+        return redirect("task_detail", task_code=task.code)
+    old = task.name
+    Task.objects.filter(pk=task.pk).update(name=name, updated_at=timezone.now())
+    if name:
+        messages.success(request, f"Named “{name}”." + (f" (It was “{old}”.)" if old else ""))
+    else:
+        task.name = ""
+        messages.success(request, f"Name removed: the task is shown as “{task.display_name}”.")
+    return redirect("task_detail", task_code=task.code)

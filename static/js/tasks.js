@@ -85,5 +85,24 @@
     updateSelection();
   });
 
-  document.addEventListener("DOMContentLoaded", bindTable);
+  // Thumbnails are made by a job the first time a row is shown: until then the
+  // server answers a transparent pixel, and the row asks again a few times.
+  function watchThumbs(scope) {
+    (scope || document).querySelectorAll("img[data-thumb]").forEach(function (img) {
+      if (img.dataset.watched) return;
+      img.dataset.watched = "1";
+      var tries = 0;
+      var base = img.getAttribute("src");
+      function check() {
+        if (img.naturalWidth > 1 || tries >= 6) return;
+        tries += 1;
+        setTimeout(function () { img.src = base + "?try=" + tries; }, 2000 * tries);
+      }
+      img.addEventListener("load", check);
+      if (img.complete) check();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { bindTable(); watchThumbs(document); });
+  document.addEventListener("htmx:afterSwap", function () { watchThumbs(document); });
 })();
