@@ -248,11 +248,22 @@ def _with_db(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
 
 
+# Seconds the cache and the broker get to answer: a Redis outage costs a page
+# about this much once, never a 500 (annotator/cache.py; the Celery settings below).
+REDIS_TIMEOUT = envfloat("REDIS_TIMEOUT", "1")
+
+
+def redis_cache(url: str) -> dict:
+    """The cache on Redis; while Redis does not answer, each process serves it from memory."""
+    options = {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT, "RETRY_AFTER": 5}
+    return {"BACKEND": "annotator.cache.ResilientRedisCache", "LOCATION": url, "OPTIONS": options}
+
+
 # The cache gets its own Redis database (1 by default) so clearing it can never
 # touch the broker's queues.
 CACHE_URL = envstr("CACHE_URL", _with_db(REDIS_URL, 1) if REDIS_URL else "")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {"default": redis_cache(CACHE_URL)}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -271,7 +282,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis redelivers an unacknowledged message after this long. It must exceed
 # the longest job and the longest countdown (retry backoff is capped well below).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "3600")}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "3600"),
+    # A broker that does not accept the connection fails the publish quickly.
+    "socket_connect_timeout": REDIS_TIMEOUT,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+# Publishing a job retries briefly, then gives up: the row it is about is saved,
+# and a periodic sweep sends it later. Jobs queued after a commit never raise into
+# the request (annotator.celery.Task), so a broker outage is never a 500.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # One queue per kind of work so a flood of submissions cannot starve callbacks
