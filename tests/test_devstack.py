@@ -4,7 +4,6 @@ a port taken before runserver binds it is retried, and demo_setup reports the re
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -19,28 +18,14 @@ import pytest
 import requests
 
 from annotator.devstack import free_port, port_is_free
+from tests import processes
 from tests.support import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _children_of(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
 def _direct_worker(launcher: int) -> int | None:
-    for pid in _children_of(launcher):
+    for pid in processes.children_of(launcher):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -49,34 +34,6 @@ def _direct_worker(launcher: int) -> int | None:
         if ppid == launcher and b"celery" in cmdline and b"worker" in cmdline:
             return pid
     return None
-
-
-def _sessions_of(pids: set[int]) -> set[int]:
-    """The session ids of these processes: the launcher starts each child in its own."""
-    found = set()
-    for pid in pids:
-        with contextlib.suppress(OSError, ValueError):
-            found.add(os.getsid(pid))
-    return found
-
-
-def _in_sessions(sessions: set[int]) -> set[int]:
-    """Every live process in these sessions, including ones forked after we looked (beat, a pool child)."""
-    alive = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if fields[0] != "Z" and int(fields[4]) in sessions:
-                alive.add(int(stat.parent.name))
-    return alive
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.slow
@@ -117,11 +74,11 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path):
         wait_until(lambda: "restarting it" in output(), timeout=15, message="the launcher to notice")
         wait_until(lambda: _direct_worker(proc.pid) not in (None, worker), timeout=15, message="a new worker")
 
-        tree = _children_of(proc.pid)
+        tree = processes.children_of(proc.pid)
         assert len(tree) >= 3, "redis, the worker and the web server should be running"
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-        wait_until(lambda: not any(_alive(p) for p in tree), timeout=15, message="every child to exit")
+        wait_until(lambda: not any(processes.alive(p) for p in tree), timeout=15, message="every child to exit")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -152,15 +109,10 @@ def _start_in_background(tmp_path: Path, command: list[str], **extra: str) -> in
 
 def _wait_running(tmp_path: Path, pid: int) -> str:
     output = lambda: (tmp_path / "run.log").read_text(errors="replace")  # noqa: E731
-    wait_until(lambda: "annotator is running at" in output() or not _alive(pid), timeout=90, message="the stack")
-    assert _alive(pid), output()
+    started = lambda: "annotator is running at" in output() or not processes.alive(pid)  # noqa: E731
+    wait_until(started, timeout=90, message="the stack")
+    assert processes.alive(pid), output()
     return output()
-
-
-def _kill_leftovers(sessions: set[int]) -> None:
-    for p in _in_sessions(sessions):
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
 
 
 @pytest.mark.slow
@@ -175,18 +127,18 @@ def test_a_launcher_started_in_the_background_stops_everything_on_a_signal(tmp_p
     sessions = {pid}
     try:
         _wait_running(tmp_path, pid)
-        tree = _children_of(pid)
+        tree = processes.children_of(pid)
         assert len(tree) >= 3, "redis, the worker and the web server should be running"
-        sessions = _sessions_of({pid, *tree})
+        sessions = processes.sessions_of({pid, *tree})
         assert len(sessions) >= 4, "the launcher, redis, the worker and the web server each have a session"
         # SIGINT goes to the process group, as `kill -INT -PGID` or Ctrl-C sends it.
         os.killpg(pid, sig) if to_group else os.kill(pid, sig)
-        wait_until(lambda: not _alive(pid), timeout=30, message=f"the launcher to exit on {sig.name}")
-        wait_until(lambda: not _in_sessions(sessions), timeout=15, message="every child to exit")
+        wait_until(lambda: not processes.alive(pid), timeout=30, message=f"the launcher to exit on {sig.name}")
+        wait_until(lambda: not processes.in_sessions(sessions), timeout=15, message="every child to exit")
         assert port_is_free(port)
         assert not (tmp_path / "run.json").exists(), "the stopped stack's URL is still advertised"
     finally:
-        _kill_leftovers(sessions)
+        processes.kill_sessions(sessions)
 
 
 RACE = (
@@ -208,7 +160,7 @@ def test_a_port_taken_before_runserver_binds_it_is_retried_and_demo_setup_report
         sessions = {pid}
         try:
             output = _wait_running(tmp_path, pid)
-            sessions = _sessions_of({pid, *_children_of(pid)})
+            sessions = processes.sessions_of({pid, *processes.children_of(pid)})
             assert f"port {taken} was taken" in output
             url = output.split("annotator is running at ", 1)[1].split()[0].rstrip("/")
             assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{taken}")
@@ -229,7 +181,7 @@ def test_a_port_taken_before_runserver_binds_it_is_retried_and_demo_setup_report
             assert details["callback_url"].startswith(url + "/callbacks/")
             assert details["api_base_url"] == url + "/sandbox/v1"
             os.kill(pid, signal.SIGTERM)
-            wait_until(lambda: not _alive(pid), timeout=30, message="the launcher to exit")
-            wait_until(lambda: not _in_sessions(sessions), timeout=15, message="every child to exit")
+            wait_until(lambda: not processes.alive(pid), timeout=30, message="the launcher to exit")
+            wait_until(lambda: not processes.in_sessions(sessions), timeout=15, message="every child to exit")
         finally:
-            _kill_leftovers(sessions)
+            processes.kill_sessions(sessions)
