@@ -299,7 +299,9 @@ def running_site_url(directory: Path) -> str | None:
 
 
 def worker_command(concurrency: str | None = None, beat: bool = False, schedule: Path | None = None) -> list[str]:
-    args = [PYTHON, "-m", "celery", "-A", "annotator", "worker", "-Q", QUEUES, "--loglevel", "INFO"]
+    # --quiet: no banner (a screen of configuration between the demo login and the
+    # first request); the log lines follow from settings.LOGGING.
+    args = [PYTHON, "-m", "celery", "-A", "annotator", "--quiet", "worker", "-Q", QUEUES, "--loglevel", "INFO"]
     args += ["--pool", os.environ.get("WORKER_POOL", "prefork")]
     args += ["--concurrency", concurrency or os.environ.get("WORKER_CONCURRENCY", "4")]
     args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]

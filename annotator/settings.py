@@ -298,6 +298,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # or email. Jobs declare their queue in their decorator.
 CELERY_QUEUES_ALL = ["default", "submission", "callbacks", "email", "sandbox"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a job prints (the console email backend of `make run`) is shown as printed,
+# not as a "WARNING celery.redirected" log line per line of the email.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
 
@@ -414,4 +417,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    # One line per job (its result, from celery.app.trace) is enough: not also one when it is received.
+    "loggers": {"celery.worker.strategy": {"level": "WARNING"}},
 }
