@@ -11,15 +11,24 @@ Deselect with `-m "not fresh_install"`; `make test` and `.ci/run` run it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
+
+from annotator.devstack import free_port, port_is_free
+from tests import processes
+from tests.forms import form_fields
+from tests.support import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -139,3 +148,163 @@ def test_the_fresh_venv_imports_everything_the_runtime_needs(fresh_clone, tmp_pa
     assert "include-system-site-packages = false" in (fresh_clone.root / ".venv" / "pyvenv.cfg").read_text()
     assert report["imported"] > 50
     assert report["failures"] == {}, "\n".join(f"{k}:\n{v}" for k, v in report["failures"].items())
+
+
+# --- make run, as a user starts it --------------------------------------------------
+
+FIXTURES = BASE_DIR / "tests" / "fixtures" / "sandbox"
+TASK_TYPES = ("segmentannotation", "videoannotation", "videoplaybackannotation")
+
+
+@dataclass
+class Launch:
+    """`make run` in its own session, its console captured as the terminal would show it."""
+
+    clone: FreshClone
+    proc: subprocess.Popen
+    log_path: Path
+    sessions: set[int] = field(default_factory=set)
+    ports: set[int] = field(default_factory=set)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_running(self) -> str:
+        running = lambda: "annotator is running at" in self.output() or self.proc.poll() is not None  # noqa: E731
+        wait_until(running, timeout=240, interval=0.5, message="`make run` to say it is running")
+        assert self.proc.poll() is None, f"make run exited:\n{self.output()[-5000:]}"
+        url = self.output().split("annotator is running at ", 1)[1].split()[0].rstrip("/")
+        # Who is running: make, the launcher, and each child in its own session.
+        tree = {self.proc.pid, *processes.children_of(self.proc.pid)}
+        self.sessions = processes.sessions_of(tree)
+        self.ports = {
+            int(url.rsplit(":", 1)[1]),
+            *map(int, re.findall(r"redis-server .* on port (\d+)", self.output())),
+        }
+        return url
+
+    def stop(self, sig: signal.Signals, *, to_group: bool) -> None:
+        # Ctrl-C signals the whole foreground group; `kill PID` signals make alone.
+        if to_group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"make run still running 60 s after {sig.name}:\n{self.output()[-3000:]}") from None
+        wait_until(
+            lambda: not processes.in_sessions(self.sessions), timeout=30, message=f"every process to exit on {sig.name}"
+        )
+        for port in self.ports:
+            assert port_is_free(port), f"port {port} is still taken after {sig.name}"
+
+    def kill_leftovers(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        processes.kill_sessions(self.sessions)
+
+
+@contextlib.contextmanager
+def make_run(clone: FreshClone, log_path: Path):
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            ["make", "run"],
+            cwd=clone.root,
+            env=user_env(PORT=str(free_port())),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    launch = Launch(clone=clone, proc=proc, log_path=log_path)
+    try:
+        yield launch
+    finally:
+        launch.kill_leftovers()
+
+
+def sign_in(url: str, console: str) -> requests.Session:
+    """With the demo login `make run` printed."""
+    username, password = re.search(r"Demo login: (\S+) / (\S+)", console).groups()
+    session = requests.Session()
+    page = session.get(f"{url}/accounts/login/", timeout=30)
+    assert page.status_code == 200
+    response = post(session, f"{url}/accounts/login/", {"username": username, "password": password})
+    assert response.status_code == 200 and "Demo workspace" in response.text, response.text[:2000]
+    return session
+
+
+def post(session: requests.Session, url: str, data) -> requests.Response:
+    # As a browser sends it: the CSRF token from the cookie, and a Referer.
+    data = [*(data.items() if isinstance(data, dict) else data), ("csrfmiddlewaretoken", session.cookies["csrftoken"])]
+    return session.post(url, data=data, headers={"Referer": url}, timeout=60)
+
+
+def compose_and_submit(session: requests.Session, url: str, task_type: str) -> str:
+    """Paste a payload into the composer, press "Submit to Scale"; the task page's URL."""
+    payload = json.loads((FIXTURES / f"{task_type}.json").read_text())
+    payload.pop("unique_id", None)  # a second run must not collide with the first
+    compose_url = f"{url}/compose/{task_type}/"
+    assert session.get(compose_url, timeout=30).status_code == 200
+    filled = post(session, compose_url, {"action": "import", "import_json": json.dumps(payload)})
+    assert filled.status_code == 200, filled.text[:2000]
+    fields = [(k, v) for k, v in form_fields(filled.text, "compose-form") if k != "action"]
+    submitted = post(session, compose_url, [*fields, ("action", "submit")])
+    assert submitted.status_code == 200
+    assert re.search(r"/tasks/[0-9a-f-]{36}/$", submitted.url), (
+        f"{task_type}: the submit did not lead to the task page:\n{submitted.text[:3000]}"
+    )
+    return submitted.url
+
+
+def status_on_page(session: requests.Session, task_url: str) -> str:
+    page = session.get(task_url, timeout=30)
+    assert page.status_code == 200
+    return re.search(r'id="task-status">([^<]*)<', page.text).group(1)
+
+
+def test_make_run_does_the_whole_loop_and_sigint_or_sigterm_leaves_nothing(fresh_clone, tmp_path):
+    # First run: a person's first minutes, then Ctrl-C.
+    with make_run(fresh_clone, tmp_path / "run-1.log") as launch:
+        url = launch.wait_running()
+        session = sign_in(url, launch.output())
+        task_urls = {t: compose_and_submit(session, url, t) for t in TASK_TYPES}
+        for task_type, task_url in task_urls.items():
+            wait_until(
+                lambda u=task_url: status_on_page(session, u) in {"completed", "error", "failed", "canceled"},
+                timeout=180,
+                interval=1,
+                message=f"the {task_type} task to finish",
+            )
+            assert status_on_page(session, task_url) == "completed", launch.output()[-5000:]
+        table = session.get(f"{url}/tasks/", timeout=30)
+        assert table.status_code == 200
+        # The completion emails, printed on the console (no SMTP configured).
+        codes = [u.rstrip("/").rsplit("/", 1)[1].replace("-", "") for u in task_urls.values()]
+        wait_until(
+            lambda: all(re.search(rf"Subject: Completed:.*{c}", unfold(launch.output())) for c in codes),
+            timeout=120,
+            interval=1,
+            message="a completion email per task in the console output",
+        )
+        launch.stop(signal.SIGINT, to_group=True)
+    # What a new user reads in the terminal: no errors, no tracebacks, no emails
+    # chopped into "WARNING celery.redirected" lines, no screen of Celery banner.
+    console = launch.output()
+    for noise in ("Traceback", " ERROR ", "celery.redirected", "[tasks]", "-------------- celery@"):
+        assert noise not in console, f"{noise!r} in the console of `make run`:\n{console[-5000:]}"
+
+    # Second run: the same clone and data; `kill PID` (SIGTERM to make).
+    with make_run(fresh_clone, tmp_path / "run-2.log") as launch:
+        url = launch.wait_running()
+        session = sign_in(url, launch.output())
+        table = session.get(f"{url}/tasks/", timeout=30).text
+        assert all(c in table.replace("-", "") for c in codes), "the first run's tasks are listed"
+        launch.stop(signal.SIGTERM, to_group=False)
+
+
+def unfold(text: str) -> str:
+    """Email headers as one line each (long ones are folded onto continuation lines)."""
+    return re.sub(r"\r?\n[ \t]+", " ", text)
