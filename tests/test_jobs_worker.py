@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import wait_until
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_job_round_trips_through_a_real_worker(celery_worker):
@@ -9,7 +11,8 @@ def test_a_job_round_trips_through_a_real_worker(celery_worker):
 
     result = jobs.ping.delay("hello")
     assert result.get(timeout=30) == "pong:hello"
-    assert "annotator.ping" in celery_worker.log()
+    # The worker logs the job's result line just after it stores the result.
+    wait_until(lambda: "annotator.ping" in celery_worker.log(), timeout=10, message="the job in the worker's log")
 
 
 @pytest.mark.django_db(transaction=True)
