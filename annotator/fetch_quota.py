@@ -1,10 +1,11 @@
-"""Per-person limits on the image proxy: fetches at once and per minute, in the cache (Redis).
+"""Limits on the image proxy: per person (at once, per minute) and per web process (at once).
 
 Every proxy fetch holds a web thread for up to MEDIA_PROXY_TIMEOUT seconds; without a limit
 one person with sixteen slow URLs held every thread of the README's gunicorn setup and
-sign-in took 43 s (issue 11). Counters live in the shared cache, so the limit holds across
-web processes; each key expires on its own, so a killed process cannot leave a slot taken
-for longer than a minute or so.
+sign-in took 43 s (issue 11). The per-person counters live in the shared cache, so they hold
+across web processes; each key expires on its own, so a killed process cannot leave a slot
+taken for longer than a minute or so. The per-process limit (a semaphore) keeps threads free
+for everything else however many people use the proxy at once.
 
     try:
         with fetch_quota.proxy_slot(user.pk):
@@ -16,6 +17,7 @@ for longer than a minute or so.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +31,19 @@ class Refused(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+
+
+# This process's slots, made again when the setting changes (tests change it).
+_process: dict[str, object] = {}
+_process_lock = threading.Lock()
+
+
+def _process_semaphore() -> threading.BoundedSemaphore:
+    size = max(1, int(settings.MEDIA_PROXY_PER_PROCESS))
+    with _process_lock:
+        if _process.get("size") != size:
+            _process.update(size=size, slots=threading.BoundedSemaphore(size))
+        return _process["slots"]  # type: ignore[return-value]
 
 
 def _incr(key: str, ttl: int) -> int:
@@ -49,7 +64,8 @@ def _decr(key: str) -> None:
 
 @contextmanager
 def proxy_slot(user_id: int) -> Iterator[None]:
-    """Hold one of the person's proxy slots for the block; raises Refused when none is free."""
+    """Hold one of the person's proxy slots, and one of this process's, for the block; raises
+    Refused when none is free (the view answers 429)."""
     now = time.time()
     minute = int(now // 60)
     per_minute = _incr(f"proxy:minute:{user_id}:{minute}", 120)
@@ -70,6 +86,13 @@ def proxy_slot(user_id: int) -> Iterator[None]:
             max(1, int(settings.MEDIA_PROXY_TIMEOUT)),
         )
     try:
-        yield
+        slots = _process_semaphore()
+        if not slots.acquire(blocking=False):
+            wait = max(1, int(settings.MEDIA_PROXY_TIMEOUT))
+            raise Refused("The image proxy is busy. Try again in a few seconds.", wait)
+        try:
+            yield
+        finally:
+            slots.release()
     finally:
         _decr(active_key)

@@ -340,6 +340,9 @@ MEDIA_PROXY_TIMEOUT = envfloat("MEDIA_PROXY_TIMEOUT", "5")
 MEDIA_PROXY_MAX_BYTES = envint("MEDIA_PROXY_MAX_BYTES", str(5 * 1024 * 1024))
 MEDIA_PROXY_CONCURRENT = envint("MEDIA_PROXY_CONCURRENT", "3")
 MEDIA_PROXY_PER_MINUTE = envint("MEDIA_PROXY_PER_MINUTE", "60")
+# ...and how many fetches one web process runs at once, whoever asks: keep it below the
+# threads per process (gunicorn --threads) so pages and sign-in always have one.
+MEDIA_PROXY_PER_PROCESS = envint("MEDIA_PROXY_PER_PROCESS", "2")
 # Result copies per task: files, bytes in all, and seconds for the whole copy.
 RESULT_MAX_FILES = envint("RESULT_MAX_FILES", "100")
 RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", str(200 * 1024 * 1024))

@@ -590,7 +590,10 @@ def test_images_over_the_pixel_limit_are_refused_from_their_header(settings):
     from tests.hostile import bomb_png
 
     settings.IMAGE_MAX_PIXELS = 2000
-    with pytest.raises(safe_files.UnsafeFile, match="2,000-pixel limit"):
+    with (
+        pytest.warns(Image.DecompressionBombWarning),  # Pillow's own warning between 1x and 2x the limit
+        pytest.raises(safe_files.UnsafeFile, match="2,000-pixel limit"),
+    ):
         results.normalised_mask(IMAGES["/png"][0])  # 64 x 40 = 2,560 pixels
     assert Image.MAX_IMAGE_PIXELS == 2000  # set deliberately, from the setting
     settings.IMAGE_MAX_PIXELS = 40_000_000
@@ -627,3 +630,90 @@ def test_the_thumbnail_is_drawn_at_thumbnail_size_from_a_large_jpeg():
     left, right = thumb.convert("RGB").getpixel((10, 80)), thumb.convert("RGB").getpixel((310, 80))
     assert left[0] > 100 and left[0] > left[1]  # red road over the left half
     assert right[2] > 150 and right[0] < 60  # the blue photo on the right
+
+
+def test_one_web_process_runs_only_a_few_proxy_fetches_for_everyone(client, users, proxy_host, settings):
+    settings.MEDIA_PROXY_PER_PROCESS = 1
+    client.force_login(users.bob)
+    with fetch_quota.proxy_slot(users.alice.pk):  # someone else's fetch holds the one slot
+        refused = _proxy(client, proxy_host.url + "/png")
+    assert refused.status_code == 429
+    assert refused.content.decode() == "The image proxy is busy. Try again in a few seconds."
+    assert proxy_host.requested("/png") == 0
+    assert _proxy(client, proxy_host.url + "/png").status_code == 200
+
+
+def _sign_in(session, base: str, username: str, password: str) -> None:
+    import re
+
+    page = session.get(f"{base}/accounts/login/", timeout=60)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    answer = session.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=60,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.text[:500]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_gunicorn_sign_in_answers_while_members_fire_slow_proxy_fetches(users, hostile, tmp_path):
+    """Issue 11, high 2: sixteen proxy calls at an upstream sending its headers one byte a second
+    held every thread of the README's gunicorn setup, and sign-in took 43 s. Now most are refused
+    at once (429) and the few running leave threads free: a sign-in completes while they run."""
+    import sys
+    import threading
+
+    import requests
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    from annotator import devstack
+    from tests.support import worker_env
+
+    # The web process checks passwords with the real hashers (the tests' MD5 is theirs only).
+    hasher = PBKDF2PasswordHasher()
+    for user, password in ((users.alice, "alice-password-1"), (users.bob, "bob-password-1"), (users.charlie, "c-pw-1")):
+        user.password = hasher.encode(password, hasher.salt(), iterations=1000)
+        user.save(update_fields=["password"])
+    port = devstack.free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = worker_env(FETCH_TRUSTED_URLS=hostile.url + "/", MEDIA_PROXY_TIMEOUT="20", SITE_URL=base)
+    args = [sys.executable, "-m", "gunicorn", "annotator.wsgi", "-k", "gthread", "--workers", "1", "--threads", "4"]
+    log = (tmp_path / "gunicorn.log").open("wb")
+    proc = devstack.spawn([*args, "--bind", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        devstack.wait_for_port(port, timeout=60, proc=proc)
+        members = {name: requests.Session() for name in ("alice", "bob")}
+        _sign_in(members["alice"], base, "alice", "alice-password-1")
+        _sign_in(members["bob"], base, "bob", "bob-password-1")
+
+        answers: list[tuple[float, int, str]] = []
+        lock = threading.Lock()
+
+        def fire(session: requests.Session) -> None:
+            got = session.get(f"{base}/compose/media/", params={"url": f"{hostile.url}/slow-headers"}, timeout=120)
+            with lock:
+                answers.append((time.monotonic(), got.status_code, got.text))
+
+        threads = [threading.Thread(target=fire, args=(members["alice" if n % 2 else "bob"],)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        # Wait until the upstream holds the calls that were let through.
+        from tests.support import wait_until
+
+        wait_until(lambda: hostile.requested("/slow-headers") >= 2, timeout=60, message="proxy fetches in flight")
+        _sign_in(requests.Session(), base, "charlie", "c-pw-1")
+        signed_in_at = time.monotonic()
+        for thread in threads:
+            thread.join(timeout=120)
+        held = [at for at, status, _ in answers if status == 502]
+        refused = [text for _, status, text in answers if status == 429]
+        assert len(answers) == 16
+        assert hostile.requested("/slow-headers") <= 3  # the per-process limit (2), whoever asked
+        assert len(refused) >= 13 and all("Try again" in text for text in refused)
+        assert held and signed_in_at < min(held)  # sign-in did not wait for the slow fetches
+    finally:
+        devstack.stop(proc)
+        log.close()
