@@ -16,6 +16,8 @@ Routes (GET or POST):
   /reason                    HTTP 500 whose reason phrase is an internal banner
   /redirect/N                a redirect to /redirect/N+1, forever
   /to-loopback?port=P        a redirect to http://127.0.0.1:P/
+  /callbacks/...             200 (a callback receiver); /callbacks/slow-headers and
+                             /callbacks/to-loopback behave as the routes of those names
   /sized?bytes=N             a PNG padded to N bytes (an ancillary chunk), for byte caps
 
 Every request is recorded in `requests` (method, path, headers) and connections are counted.
@@ -162,7 +164,7 @@ class HostileServer:
             self._send(conn, "200 OK", bomb_png(), {"Content-Type": "image/png"})
         elif path == "/sized":
             self._send(conn, "200 OK", padded_png(int(query["bytes"][0])), {"Content-Type": "image/png"})
-        elif path == "/slow-headers":
+        elif path in ("/slow-headers", "/callbacks/slow-headers"):
             for byte in b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Padding: " + b"a" * 100:
                 conn.sendall(bytes([byte]))
                 time.sleep(1)
@@ -186,7 +188,7 @@ class HostileServer:
         elif path.startswith("/redirect/"):
             n = int(path.rsplit("/", 1)[1])
             self._send(conn, "302 Found", headers={"Location": f"/redirect/{n + 1}"})
-        elif path == "/to-loopback":
+        elif path in ("/to-loopback", "/callbacks/to-loopback"):
             self._send(conn, "302 Found", headers={"Location": f"http://127.0.0.1:{query['port'][0]}/"})
         elif path.startswith("/callbacks/") or path == "/hook":
             self._send(conn, "200 OK", b"ok", {"Content-Type": "text/plain"})

@@ -525,6 +525,27 @@ def test_a_sandbox_callback_to_this_sites_own_callback_url_is_delivered(settings
     assert len(hostile.requests) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_or_redirecting_callback_endpoint_is_a_bounded_failure(settings, hostile, listener):
+    from annotator.sandbox import callbacks
+
+    settings.SANDBOX_COMPLETE_AFTER = 0
+    settings.SANDBOX_CALLBACK_TIMEOUT = 2
+    settings.SITE_URL = hostile.url
+    delivery = _finished_sandbox_task(f"{hostile.url}/callbacks/slow-headers")
+    started = time.monotonic()
+    callbacks.attempt(str(delivery.code))
+    assert_cut_off(started, 2)
+    assert delivery.attempt_rows.get().error == "The server did not answer within 2 seconds."
+    # A redirect is a failed delivery, never followed (here: towards another loopback port).
+    delivery = _finished_sandbox_task(f"{hostile.url}/callbacks/to-loopback?port={listener.port}")
+    callbacks.attempt(str(delivery.code))
+    attempt = delivery.attempt_rows.get()
+    assert (attempt.succeeded, attempt.status_code, attempt.error) == (False, 302, "answered HTTP 302")
+    time.sleep(0.05)
+    assert listener.connections == 0
+
+
 # --- In Chromium: the SVG-through-the-proxy attack no longer runs (issue 11, high 1) ---------
 
 
