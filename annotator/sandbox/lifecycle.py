@@ -96,6 +96,8 @@ def create(
     origin: str = "",
 ) -> SandboxTask:
     """Insert a validated task; 409 (ApiError) when its unique_id is taken. Atomic."""
+    # null means "not set", as scale_rules judges it: the SDKs send unset arguments as null.
+    payload = {key: value for key, value in payload.items() if value is not None}
     unique_id = payload.get("unique_id") or None
     task = SandboxTask(
         account=account,
