@@ -44,7 +44,7 @@ ROWS = (
 
 
 def test_the_bulk_dry_run_lists_warnings_apart_and_they_do_not_block(users, template):
-    plan = bulk.plan(users.ws_a, template, ROWS, "rows.csv")
+    plan = bulk.plan(users.ws_a, template, ROWS, "rows.csv", keep_payloads=True)
     assert [r.number for r in plan.valid_rows] == [1, 2, 3, 4]
     assert [(e.row, e.path) for e in plan.errors] == [(5, "tags")]  # six tags: Scale refuses
     warnings = {(w.path, tuple(w.rows)) for w in plan.warnings}
@@ -76,7 +76,8 @@ def test_the_upload_page_shows_the_warnings_and_submits_those_rows(alice_client,
 
 
 def test_a_file_of_storage_urls_is_read_as_a_list_of_urls(users, template):
-    plan = bulk.plan(users.ws_a, template, b"s3://fleet-frames/a.png\ngs://fleet-frames/b.png\n", "frames.txt")
+    urls = b"s3://fleet-frames/a.png\ngs://fleet-frames/b.png\n"
+    plan = bulk.plan(users.ws_a, template, urls, "frames.txt", keep_payloads=True)
     assert plan.file_format == "urls"
     assert [r.payload["attachment"] for r in plan.valid_rows] == ["s3://fleet-frames/a.png", "gs://fleet-frames/b.png"]
 
