@@ -352,10 +352,12 @@ RULES: list[Rule] = [
         "A linked attribute lists at least one `allowed_labels` entry.",
         "docs.scale.com/reference/linked-attributes; ref §3.2",
     ),
-    _error(
+    _warning(
         "attribute.allowed_label_unknown",
-        "Linked `allowed_labels` are leaf labels of the task (not checked when the project defines the labels).",
+        "Linked `allowed_labels` are leaf labels of the task (not checked when the project defines the labels): "
+        "another name can never be linked. The docs say what the values mean, not that Scale refuses others.",
         "docs.scale.com/reference/linked-attributes; ref §3.2",
+        DOCS,
     ),
     _warning(
         "attributes.no_instance_labels",
@@ -381,11 +383,13 @@ RULES: list[Rule] = [
         "A condition value is a string or a non-empty array of strings.",
         f"{CONDITIONS_PAGE}; ref §3.3",
     ),
-    _error(
+    _warning(
         "condition.unknown_label",
         "`label_condition` names leaf labels of the task (for video, event names too; not checked when the "
-        "project defines the labels).",
+        "project defines the labels): a condition on another name never applies. Production taxonomies Scale "
+        "runs contain such names (the corpus has one), so it is not a refusal.",
         f"{CONDITIONS_PAGE}; docs.scale.com/reference/global-track-attributes-video-tasks; ref §0b, §3.3",
+        DOCS,
     ),
     _warning(
         "condition.unknown_attribute",
