@@ -159,6 +159,9 @@ if SANDBOX_ENABLED:
     INSTALLED_APPS.append("annotator.sandbox")
 # Seconds a sandbox task stays pending before it completes (docs/sandbox.md).
 SANDBOX_COMPLETE_AFTER = envfloat("SANDBOX_COMPLETE_AFTER", "5")
+# Scale's test keys: tasks made with a test_… (or …|test) key complete at once, as the
+# SDK's own tests expect. Off by default so the demo shows tasks pending for a while.
+SANDBOX_INSTANT_TEST_KEYS = envbool("SANDBOX_INSTANT_TEST_KEYS", "false")
 # Fault injection for every sandbox create, e.g. "latency_ms=300,error_500=0.1,seed=7";
 # checked at start-up by the sandbox app; the X-Sandbox-Faults header overrides it per key.
 SANDBOX_FAULTS = envstr("SANDBOX_FAULTS", "")

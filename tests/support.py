@@ -116,3 +116,18 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, message:
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+# Projects the sandbox fixtures (tests/fixtures/sandbox/*.json) name. As at Scale, a
+# task may only name a project that exists, so a test account gets them up front.
+SANDBOX_FIXTURE_PROJECTS = ("street-segmentation", "vehicle-tracking")
+
+
+def sandbox_account(api_key: str, callback_auth_key: str, projects: tuple[str, ...] = SANDBOX_FIXTURE_PROJECTS):
+    """A sandbox account (created or updated) with the given projects."""
+    from annotator.sandbox.models import SandboxAccount, ensure_project
+
+    account = SandboxAccount.objects.ensure(api_key, callback_auth_key)
+    for name in projects:
+        ensure_project(account, name)
+    return account

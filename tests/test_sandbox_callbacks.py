@@ -13,6 +13,7 @@ import requests
 import scaleapi
 from scaleapi.tasks import TaskType
 
+from tests import support
 from tests.support import Worker, wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
@@ -89,11 +90,10 @@ def worker(transactional_db, endpoint, unreachable_url):
 
 @pytest.fixture
 def sdk(live_server, settings):
-    from annotator.sandbox.models import SandboxAccount
 
     settings.SANDBOX_COMPLETE_AFTER = 0
     settings.SANDBOX_FAULTS = ""
-    SandboxAccount.objects.ensure(KEY, AUTH)
+    support.sandbox_account(KEY, AUTH)
     return scaleapi.ScaleClient(KEY, api_instance_url=f"{live_server.url}/sandbox/v1")
 
 
@@ -184,10 +184,10 @@ def test_duplicate_and_reordered_callbacks_can_be_injected(sdk, endpoint, worker
 def test_an_email_callback_url_gets_the_task_by_email(transactional_db, settings, smtp_server):
     from annotator.sandbox import callbacks, lifecycle
     from annotator.sandbox.faults import Decision
-    from annotator.sandbox.models import CallbackDelivery, SandboxAccount
+    from annotator.sandbox.models import CallbackDelivery
 
     settings.SANDBOX_COMPLETE_AFTER = 0
-    account = SandboxAccount.objects.ensure(KEY, AUTH)
+    account = support.sandbox_account(KEY, AUTH)
     no_faults = Decision(False, False, False, False, False, False)
     body = payload("segmentannotation", callback_url="labeller@example.org")
     task = lifecycle.create(account, "segmentannotation", body, decision=no_faults)
@@ -210,11 +210,11 @@ def test_an_email_callback_url_gets_the_task_by_email(transactional_db, settings
 def test_callback_fail_injection_fails_attempts_without_sending(transactional_db, settings, endpoint):
     from annotator.sandbox import callbacks, lifecycle
     from annotator.sandbox.faults import Decision
-    from annotator.sandbox.models import CallbackDelivery, SandboxAccount
+    from annotator.sandbox.models import CallbackDelivery
 
     settings.SANDBOX_COMPLETE_AFTER = 0
     settings.SANDBOX_CALLBACK_RETRY_SCALE = 0.001
-    account = SandboxAccount.objects.ensure(KEY, AUTH)
+    account = support.sandbox_account(KEY, AUTH)
     no_faults = Decision(False, False, False, False, False, False)
     body = payload("segmentannotation", callback_url=endpoint.url)
     task = lifecycle.create(account, "segmentannotation", body, decision=no_faults, callback_fail=1.0)

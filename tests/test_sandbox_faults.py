@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests import support
+
 FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
 KEY = "test_faults_key"
 
@@ -25,11 +27,10 @@ def payload(**changes) -> dict:
 @pytest.fixture
 def create(live_server, settings):
     """POST a segmentannotation create; returns the requests.Response."""
-    from annotator.sandbox.models import SandboxAccount
 
     settings.SANDBOX_COMPLETE_AFTER = 3600
     settings.SANDBOX_FAULTS = ""
-    SandboxAccount.objects.ensure(KEY, "cb")
+    support.sandbox_account(KEY, "cb")
     url = f"{live_server.url}/sandbox/v1/task/segmentannotation"
 
     def post(body=None, *, faults: str | None = None, data: bytes | None = None, **headers) -> requests.Response:

@@ -13,6 +13,8 @@ import scaleapi
 from PIL import Image
 from scaleapi.tasks import TaskType
 
+from tests import support
+
 FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
 KEY = "test_results_key"
 
@@ -27,17 +29,17 @@ def payload(task_type: str, **changes) -> dict:
 
 @pytest.fixture
 def sdk(live_server, settings, tmp_path):
-    from annotator.sandbox.models import SandboxAccount
 
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SANDBOX_COMPLETE_AFTER = 0  # due at once: the first read completes it
     settings.SANDBOX_FAULTS = ""
-    SandboxAccount.objects.ensure(KEY, "cb-key")
+    support.sandbox_account(KEY, "cb-key")
     return scaleapi.ScaleClient(KEY, api_instance_url=f"{live_server.url}/sandbox/v1")
 
 
 def download(url: str) -> requests.Response:
-    answer = requests.get(url, timeout=10)
+    # Generous: the first request of a demo video encodes it, slow on a loaded machine.
+    answer = requests.get(url, timeout=120)
     assert answer.status_code == 200, answer.text
     return answer
 

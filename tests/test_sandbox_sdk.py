@@ -20,6 +20,7 @@ from scaleapi.exceptions import (
 from scaleapi.tasks import TaskStatus, TaskType
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sandbox"
+FIXTURE_PROJECTS = ("street-segmentation", "vehicle-tracking", "elsewhere")
 KEY = "test_sdk_key_1"
 TYPES = {
     "segmentannotation": TaskType.SegmentAnnotation,
@@ -38,11 +39,14 @@ def payload(task_type: str, **changes) -> dict:
 
 @pytest.fixture
 def account(transactional_db, settings):
-    from annotator.sandbox.models import SandboxAccount
+    from annotator.sandbox.models import SandboxAccount, ensure_project
 
     settings.SANDBOX_COMPLETE_AFTER = 3600  # tests below finish tasks explicitly
     settings.SANDBOX_FAULTS = ""
-    return SandboxAccount.objects.ensure(KEY, "callback-secret-1")
+    account = SandboxAccount.objects.ensure(KEY, "callback-secret-1")
+    for name in FIXTURE_PROJECTS:  # as at Scale, tasks name projects that exist
+        ensure_project(account, name)
+    return account
 
 
 @pytest.fixture
@@ -253,10 +257,16 @@ def test_a_bad_key_is_unauthorized(live_server, account):
 
 
 def test_accounts_see_only_their_own_tasks(sdk, live_server):
-    from annotator.sandbox.models import SandboxAccount
+    from annotator.sandbox.models import SandboxAccount, ensure_project
 
     task = sdk.create_task(TaskType.SegmentAnnotation, **payload("segmentannotation"))
-    SandboxAccount.objects.ensure("test_other", "k")
+    other_account = SandboxAccount.objects.ensure("test_other", "k")
+    with pytest.raises(ScaleInvalidRequest, match='no project named "street-segmentation" exists'):
+        # Projects are per account too.
+        scaleapi.ScaleClient("test_other", api_instance_url=f"{live_server.url}/sandbox/v1").create_task(
+            TaskType.SegmentAnnotation, **payload("segmentannotation")
+        )
+    ensure_project(other_account, "street-segmentation")
     other = scaleapi.ScaleClient("test_other", api_instance_url=f"{live_server.url}/sandbox/v1")
     with pytest.raises(ScaleResourceNotFound, match=r"Task with that ID not found\."):
         other.get_task(task.id)
@@ -272,16 +282,18 @@ def test_other_scale_task_types_are_not_enabled(sdk):
         sdk.get_task("0" * 24)
 
 
-def test_batches_hold_tasks_until_finalized(sdk, settings):
+def test_rapid_batches_hold_tasks_until_finalized(sdk, settings):
     from annotator.sandbox.models import SandboxTask
 
     settings.SANDBOX_COMPLETE_AFTER = 0
-    sdk.create_project("street-segmentation", TaskType.SegmentAnnotation, params={"instruction": "Label it"})
-    batch = sdk.create_batch("street-segmentation", "batch-1")
-    assert batch.status == "staging"
+    sdk.create_project("rapid-streets", TaskType.SegmentAnnotation, params={"instruction": "Label it"}, rapid=True)
+    batch = sdk.create_batch("rapid-streets", "batch-1")
+    assert batch.status == "staging"  # Rapid batches wait for finalize_batch
     with pytest.raises(ScaleDuplicateResource):
-        sdk.create_batch("street-segmentation", "batch-1")
-    task = sdk.create_task(TaskType.SegmentAnnotation, **payload("segmentannotation", batch="batch-1"))
+        sdk.create_batch("rapid-streets", "batch-1")
+    task = sdk.create_task(
+        TaskType.SegmentAnnotation, **payload("segmentannotation", project="rapid-streets", batch="batch-1")
+    )
     assert sdk.get_task(task.id).status == "pending"  # staging: nobody works on it
     assert sdk.batch_status("batch-1") == {"status": "staging", "pending": 1, "completed": 0, "error": 0, "canceled": 0}
 
@@ -289,8 +301,8 @@ def test_batches_hold_tasks_until_finalized(sdk, settings):
     assert SandboxTask.objects.get(task_id=task.id).due_at is not None
     assert sdk.get_task(task.id).status == "completed"
     assert sdk.batch_status("batch-1")["status"] == "completed"
-    assert sdk.get_batch("batch-1").project == "street-segmentation"
-    assert [b.name for b in sdk.get_batches(project_name="street-segmentation")] == ["batch-1"]
+    assert sdk.get_batch("batch-1").project == "rapid-streets"
+    assert [b.name for b in sdk.get_batches(project_name="rapid-streets")] == ["batch-1"]
 
 
 def test_projects_are_created_listed_and_versioned(sdk):
@@ -304,7 +316,7 @@ def test_projects_are_created_listed_and_versioned(sdk):
     updated = sdk.update_project("p1", instruction="Track all cars")
     assert updated.version == 1
     assert sdk.get_project("p1").instruction == "Track all cars"
-    assert [p.name for p in sdk.projects()] == ["p1"]
+    assert [p.name for p in sdk.projects()] == [*FIXTURE_PROJECTS, "p1"]
     with pytest.raises(ScaleInvalidRequest, match="type: must be one of"):
         sdk.create_project("p2", TaskType.ImageAnnotation)
     with pytest.raises(ScaleResourceNotFound):

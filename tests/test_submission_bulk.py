@@ -187,8 +187,9 @@ def test_the_command_line_dry_run_prints_row_errors(users, template, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_the_command_line_submits_and_waits_with_a_progress_bar(sandbox_ws, users, live_server, tmp_path):
     from annotator.composer.models import TaskTemplate
-    from annotator.sandbox.models import SandboxBatch, SandboxTask
+    from annotator.sandbox.models import SandboxAccount, SandboxBatch, SandboxTask, ensure_project
 
+    ensure_project(SandboxAccount.objects.get(api_key=reliability.API_KEY), "streets")  # Scale wants it first
     TaskTemplate.objects.create(
         workspace=sandbox_ws,
         name="Streets",

@@ -50,14 +50,13 @@ def compose(page, live_server, task_type: str = "segmentannotation", payload: di
 
 
 def test_a_task_completes_live_shows_its_mask_and_emails_its_submitter(page, live_server, users, settings, smtp_server):
-    from annotator.sandbox.models import SandboxAccount
 
     settings.SITE_URL = live_server.url
     settings.SANDBOX_FAULTS = ""
     ws = users.ws_a
     ws.set_api_key("browser-test-key")
     ws.save()
-    SandboxAccount.objects.ensure("browser-test-key", ws.callback_auth_key)
+    support.sandbox_account("browser-test-key", ws.callback_auth_key, projects=("street",))
     worker = support.Worker(
         concurrency=3,
         SITE_URL=live_server.url,

@@ -81,6 +81,18 @@ def plan(task: SandboxTask) -> None:
     transaction.on_commit(lambda: enqueue(code))
 
 
+def plan_audit(task: SandboxTask) -> None:
+    """Scale calls back when an audit changes a task's review status; send after commit."""
+    if not task.callback_url:
+        return
+    delivery = CallbackDelivery.objects.create(
+        task=task, kind=CallbackDelivery.Kind.AUDIT, url=task.callback_url, auth_key=task.account.callback_auth_key,
+        body=body_for(task), next_attempt_at=timezone.now(),
+    )  # fmt: skip
+    code = str(delivery.code)
+    transaction.on_commit(lambda: enqueue(code))
+
+
 def enqueue(code: str, countdown: float = 0.0) -> None:
     from . import jobs
 

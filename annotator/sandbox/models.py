@@ -6,6 +6,7 @@ removable (SANDBOX_ENABLED=false) without touching the other apps.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import struct
@@ -51,12 +52,27 @@ class SandboxAccount(models.Model):
     def __str__(self) -> str:
         return f"sandbox account …{self.api_key[-4:]}"
 
+    @property
+    def scaledata_owner(self) -> str:
+        # The first part of a scaledata:// URL: 24 hex characters, like Scale's
+        # (an id of the owner), derived from the key without revealing it.
+        return hashlib.sha256(f"scaledata:{self.pk}:{self.api_key}".encode()).hexdigest()[:24]
+
+    @property
+    def is_test_key(self) -> bool:
+        # Scale's SDK tests take a key as a test key by these two shapes.
+        return self.api_key.startswith("test_") or self.api_key.endswith("|test")
+
 
 class SandboxProject(models.Model):
     account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="projects")
     name = models.CharField(max_length=200)
     task_type = models.CharField(max_length=40, blank=True, default="")
     param_history = models.JSONField(default=list)
+    # Rapid and Studio projects stage their batches until finalized; standard ones
+    # start them at once (the SDK's own tests see `in_progress` after create_batch).
+    rapid = models.BooleanField(default=False)
+    studio = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -64,6 +80,12 @@ class SandboxProject(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def defaults(self) -> dict:
+        """The current project-level params: what a task of this project gets when it omits them."""
+        if not self.param_history:
+            return {}
+        return {k: v for k, v in self.param_history[-1].items() if k not in ("version", "created_at")}
 
     def to_json(self) -> dict:
         return {
@@ -144,7 +166,8 @@ class SandboxTask(models.Model):
     batch = models.CharField(max_length=200, blank=True, default="")
     # NULL when absent or cleared: NULLs never collide in the unique constraint.
     unique_id = models.CharField(max_length=1024, null=True, blank=True)  # noqa: DJ001
-    tags = models.JSONField(default=list)
+    # NULL when never set: Scale leaves `tags` out of such a task.
+    tags = models.JSONField(null=True, blank=True, default=None)
     clear_unique_id_on_error = models.BooleanField(default=False)
     # What fault injection decided for this task at creation (end in error,
     # duplicate or reorder its callback, fail a share of callback attempts).
@@ -159,6 +182,10 @@ class SandboxTask(models.Model):
     origin = models.CharField(max_length=300, blank=True, default="")
     response = models.JSONField(null=True, blank=True)
     callback_succeeded = models.BooleanField(null=True, blank=True)
+    # Customer audits (audit_task): Scale's `audits` list, newest last, and the
+    # latest result, which the list's customer_review_status filter reads.
+    audits = models.JSONField(default=list)
+    review_status = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -185,9 +212,10 @@ class SandboxTask(models.Model):
             "is_test": True,
             "urgency": "standard",
             "metadata": self.metadata,
-            "tags": self.tags,
             "work_started": self.work_started,
         }
+        if self.tags is not None:
+            data["tags"] = self.tags
         if self.completed_at:
             data["completed_at"] = iso(self.completed_at)
         if self.project:
@@ -200,6 +228,8 @@ class SandboxTask(models.Model):
             data["callback_succeeded"] = self.callback_succeeded
         if self.response is not None:
             data["response"] = self.response
+        if self.audits:
+            data["audits"] = self.audits
         return data
 
 
@@ -223,6 +253,7 @@ class CallbackDelivery(models.Model):
         FINAL = "final"  # the completion or error event
         DUPLICATE = "duplicate"  # fault injection: the same event again
         STALE = "stale"  # fault injection: an older pending event after the final one
+        AUDIT = "audit"  # a customer audit changed the task's review status
 
     code = models.UUIDField(default=uuid.uuid4, unique=True)
     task = models.ForeignKey(SandboxTask, models.CASCADE, related_name="deliveries")
@@ -255,6 +286,62 @@ class CallbackAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}"
+
+
+def ensure_project(account: SandboxAccount, name: str, task_type: str = "") -> SandboxProject:
+    """Create a project unless it exists (an empty task_type accepts all three types)."""
+    project, _ = SandboxProject.objects.get_or_create(
+        account=account,
+        name=name,
+        defaults={"task_type": task_type, "param_history": [{"version": 0, "created_at": iso(timezone.now())}]},
+    )
+    return project
+
+
+def new_file_id() -> str:
+    return str(uuid.uuid4())
+
+
+class SandboxFile(models.Model):
+    """A file given to files/upload or files/import; tasks name it by its scaledata:// URL."""
+
+    account = models.ForeignKey(SandboxAccount, models.CASCADE, related_name="files")
+    file_id = models.CharField(max_length=36, unique=True, default=new_file_id)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    mime_type = models.CharField(max_length=120, blank=True, default="")
+    size = models.BigIntegerField(null=True, blank=True)
+    # An uploaded image's size, so results drawn for it match it.
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    project_names = models.JSONField(default=list)
+    # Set for files/import: the sandbox never fetches, so the file is served by
+    # redirecting to where it came from.
+    source_url = models.CharField(max_length=2000, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.file_id
+
+    @property
+    def attachment_url(self) -> str:
+        return f"scaledata://{self.account.scaledata_owner}/{self.file_id}"
+
+    def to_json(self) -> dict:
+        data = {
+            "id": self.file_id,
+            "attachment_url": self.attachment_url,
+            "mime_type": self.mime_type,
+            "project_names": self.project_names,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.created_at),
+        }
+        if self.size is not None:
+            data["size"] = self.size
+        return data
+
+
+def files_dir() -> str:
+    return os.path.join(settings.MEDIA_ROOT, "sandbox", "files")
 
 
 def results_dir() -> str:

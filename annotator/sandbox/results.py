@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from annotator import scale_rules
 
-from .models import SandboxTask, results_dir
+from .models import SandboxFile, SandboxTask, results_dir
 
 DEFAULT_SIZE = (640, 400)
 MAX_SIDE = 2048
@@ -83,6 +83,13 @@ def _last_segment(url: object) -> str:
 
 
 def image_size(url: object) -> tuple[int, int]:
+    from . import files
+
+    if file_id := files.file_id_of(url):
+        # An uploaded image: its real size.
+        size = SandboxFile.objects.filter(file_id=file_id).values_list("width", "height").first()
+        if size and size[0] and size[1]:
+            return min(size[0], MAX_SIDE), min(size[1], MAX_SIDE)
     name = _last_segment(url)
     if name in DEMO_SIZES:
         return DEMO_SIZES[name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,16 +19,19 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError, transaction
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Q
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from annotator import scale_rules
 
-from . import faults, lifecycle, media, results
+from . import faults, files, lifecycle, media, results
 from .lifecycle import ApiError
-from .models import SandboxAccount, SandboxBatch, SandboxProject, SandboxTask, iso
+from .models import SandboxAccount, SandboxBatch, SandboxFile, SandboxProject, SandboxTask, iso
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Scale's documented request size
 MAX_DRAIN_BYTES = 64 * 1024 * 1024
@@ -110,6 +114,10 @@ def api(*methods: str) -> Callable[[View], View]:
                 result = view(request, account, *args, **kwargs)
             except ApiError as e:
                 return error_response(e.status, e.message, e.headers)
+            except Exception:
+                # Scale answers JSON even when it fails; so does the sandbox.
+                log.exception("sandbox: %s %s failed", request.method, request.path)
+                return error_response(500, "Internal server error (sandbox); the server log has the details.")
             if isinstance(result, HttpResponse):
                 return result
             return JsonResponse(result, safe=False)
@@ -241,10 +249,19 @@ def create_task(request: HttpRequest, account: SandboxAccount, task_type: str) -
         )
     if decision.error_500:
         raise ApiError(500, "Internal server error (sandbox fault injection).")
+    payload = lifecycle.resolve(account, task_type, payload)
+    findings = scale_rules.validate(task_type, payload)
     # Like Scale: refuse only what Scale refuses; warnings (inferred rules) never block.
-    errors = scale_rules.errors(scale_rules.validate(task_type, payload))
-    if errors:
-        raise ApiError(400, "; ".join(str(error) for error in errors))
+    messages = [str(error) for error in scale_rules.errors(findings)]
+    # The project's params are already filled in: what is still missing, the project
+    # does not define either, and Scale refuses the task for it.
+    messages += [
+        f"{finding.path}: is required for {task_type}, and the task's project does not define it either"
+        for finding in findings
+        if finding.code == "param.project_defined"
+    ]
+    if messages:
+        raise ApiError(400, "; ".join(messages))
     task = lifecycle.create(
         account,
         task_type,
@@ -272,6 +289,34 @@ def task_cancel(request: HttpRequest, account: SandboxAccount, task_id: str) -> 
     if clear not in ("true", "false"):
         raise ApiError(400, f"clear_unique_id must be true or false, got {clear!r}.")
     return lifecycle.cancel(_get_task(account, task_id), clear_unique_id=clear == "true").to_json()
+
+
+@api("POST")
+def task_audit(request: HttpRequest, account: SandboxAccount, task_id: str) -> dict:
+    data = read_object(request)
+    return lifecycle.audit(_get_task(account, task_id), data.get("accepted"), data.get("comments")).to_json()
+
+
+@api("POST", "DELETE")
+def task_unique_id(request: HttpRequest, account: SandboxAccount, task_id: str) -> dict:
+    task = _get_task(account, task_id)
+    if request.method == "DELETE":
+        return lifecycle.clear_unique_id(task).to_json()
+    return lifecycle.set_unique_id(task, read_object(request).get("unique_id")).to_json()
+
+
+@api("POST")
+def task_set_metadata(request: HttpRequest, account: SandboxAccount, task_id: str) -> dict:
+    task = _get_task(account, task_id)
+    return lifecycle.set_metadata(task, read_json(request, empty={})).to_json()
+
+
+@api("POST", "PUT", "DELETE")
+def task_tags(request: HttpRequest, account: SandboxAccount, task_id: str) -> dict:
+    # POST sets the list, PUT adds to it, DELETE removes from it (the SDK's three calls).
+    task = _get_task(account, task_id)
+    how = {"POST": "set", "PUT": "add", "DELETE": "delete"}[request.method]
+    return lifecycle.change_tags(task, read_json(request, empty=[]), how).to_json()
 
 
 def _moment(name: str, value: str) -> datetime:
@@ -302,6 +347,29 @@ def _decode_token(token: str) -> tuple[datetime, str, int]:
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
         raise ApiError(400, "next_token is not valid: pass the next_token of the previous page unchanged.") from None
     return created, task_id, offset
+
+
+REVIEW_STATUSES = ("pending", "accepted", "fixed", "commented", "rejected")
+
+
+def _true(value: str | None) -> bool:
+    # The SDK sends Python booleans through requests: "True".
+    return (value or "").strip().lower() in ("true", "1")
+
+
+def _attachment_downloads(task: SandboxTask, origin: str) -> list[dict]:
+    """Scale's `attachmentS3Downloads`: a fetchable URL per attachment (ours for scaledata://)."""
+    downloads = []
+    for url in lifecycle._attachment_urls(task.params):
+        file = files.owned_file(task.account_id, url)
+        downloads.append(
+            {
+                "attachmentURL": url,
+                "s3URL": files.http_url(file, origin) if file else url,
+                "isConvertedImage": False,
+            }
+        )
+    return downloads
 
 
 TIME_FILTERS = {
@@ -340,6 +408,17 @@ def task_list(request: HttpRequest, account: SandboxAccount) -> dict:
     for name, lookup in TIME_FILTERS.items():
         if value := query.get(name):
             tasks = tasks.filter(**{lookup: _moment(name, value)})
+    if wanted := [v.strip() for raw in query.getlist("customer_review_status") for v in raw.split(",") if v.strip()]:
+        unknown = [v for v in wanted if v not in REVIEW_STATUSES]
+        if unknown:
+            raise ApiError(
+                400, f"customer_review_status must be among {', '.join(REVIEW_STATUSES)}, got {unknown[0]!r}."
+            )
+        # "pending": completed and waiting for the customer's audit.
+        reviewed = Q(review_status__in=wanted)
+        if "pending" in wanted:
+            reviewed |= Q(status=SandboxTask.Status.COMPLETED, review_status="")
+        tasks = tasks.filter(reviewed)
     total = tasks.count()
     offset = 0
     page = tasks
@@ -350,10 +429,14 @@ def task_list(request: HttpRequest, account: SandboxAccount) -> dict:
     rows = list(page.order_by("-created_at", "-task_id")[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
-    if query.get("limited_response", "").lower() == "true":
+    if _true(query.get("limited_response")):
         docs = [{k: t.to_json().get(k) for k in ("task_id", "status", "metadata", "project")} for t in rows]
     else:
         docs = [t.to_json() for t in rows]
+        if _true(query.get("include_attachment_url")):
+            origin = f"{request.scheme}://{request.get_host()}"
+            for task, doc in zip(rows, docs, strict=True):
+                doc["attachmentS3Downloads"] = _attachment_downloads(task, origin)
     return {
         "docs": docs,
         "total": total,
@@ -374,11 +457,6 @@ def _name(data: dict, key: str, what: str) -> str:
     if len(value) > 200:
         raise ApiError(400, f"{key}: the {what} name must be at most 200 characters.")
     return value
-
-
-def _ensure_project(account: SandboxAccount, name: str, task_type: str = "") -> SandboxProject:
-    project, _ = SandboxProject.objects.get_or_create(account=account, name=name, defaults={"task_type": task_type})
-    return project
 
 
 def _get_batch(account: SandboxAccount, name: str) -> SandboxBatch:
@@ -404,13 +482,17 @@ def batches(request: HttpRequest, account: SandboxAccount) -> dict:
     for flag in ("calibration_batch", "self_label_batch"):
         if not isinstance(data.get(flag, False), bool):
             raise ApiError(400, f"{flag}: must be true or false.")
+    owner = SandboxProject.objects.filter(account=account, name=project).first()
+    if owner is None:
+        raise ApiError(400, f'project: no project named "{project}" exists; create it first (POST /v1/projects).')
     try:
         with transaction.atomic():
-            _ensure_project(account, project)
             batch = SandboxBatch.objects.create(
                 account=account,
                 name=name,
                 project=project,
+                # Only Rapid and Studio batches are staged until finalized.
+                status=SandboxBatch.Status.STAGING if owner.rapid or owner.studio else SandboxBatch.Status.IN_PROGRESS,
                 callback=callback,
                 calibration_batch=data.get("calibration_batch", False),
                 self_label_batch=data.get("self_label_batch", False),
@@ -455,6 +537,17 @@ def batch_finalize(request: HttpRequest, account: SandboxAccount, name: str) -> 
     return lifecycle.finalize(_get_batch(account, name)).to_json()
 
 
+@api("POST")
+def batch_set_metadata(request: HttpRequest, account: SandboxAccount, name: str) -> dict:
+    metadata = read_json(request, empty={})
+    if not isinstance(metadata, dict):
+        raise ApiError(400, "metadata: the request body must be a JSON object (the new metadata).")
+    batch = _get_batch(account, name)
+    SandboxBatch.objects.filter(pk=batch.pk).update(metadata=metadata)
+    batch.refresh_from_db()
+    return batch.to_json()
+
+
 @api("GET")
 def batch_status(request: HttpRequest, account: SandboxAccount, name: str) -> dict:
     batch = _get_batch(account, name)
@@ -478,6 +571,9 @@ def projects(request: HttpRequest, account: SandboxAccount) -> object:
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise ApiError(400, "params: must be an object.")
+    for flag in ("rapid", "studio"):
+        if not isinstance(data.get(flag) or False, bool):
+            raise ApiError(400, f"{flag}: must be true or false.")
     with transaction.atomic():
         project, created = SandboxProject.objects.select_for_update().get_or_create(
             account=account, name=name, defaults={"task_type": task_type}
@@ -487,6 +583,8 @@ def projects(request: HttpRequest, account: SandboxAccount) -> object:
         if not created and project.param_history:
             raise ApiError(409, f'A project named "{name}" already exists.')
         project.task_type = task_type
+        project.rapid = bool(data.get("rapid"))
+        project.studio = bool(data.get("studio"))
         project.param_history = [{**params, "version": 0, "created_at": iso(timezone.now())}]
         project.save()
     return project.to_json()
@@ -520,9 +618,78 @@ def project_set_params(request: HttpRequest, account: SandboxAccount, name: str)
     return project.to_json()
 
 
+# Scale serves task templates for textcollection and chat projects only (SDK docstring).
+TEMPLATE_TYPES = ("textcollection", "chat")
+
+
+@api("GET")
+def project_template(request: HttpRequest, account: SandboxAccount, name: str) -> dict:
+    project = _get_project(account, name)
+    raise ApiError(
+        400,
+        f'Project "{project.name}" has no task template: task templates exist only for '
+        f"{' and '.join(TEMPLATE_TYPES)} projects, and this is a {project.task_type or 'sandbox'} project.",
+    )
+
+
+@api("GET")
+def teams(request: HttpRequest, account: SandboxAccount) -> list:
+    # A sandbox account has one member: its owner, an admin (list_teammates).
+    owner = f"owner-{account.scaledata_owner[:8]}@sandbox.invalid"
+    return [{"email": owner, "role": "admin", "company": "annotator sandbox", "firstName": "Sandbox",
+             "lastName": "Owner", "isStudioLabeler": False}]  # fmt: skip
+
+
+# --- files --------------------------------------------------------------------------
+
+
+@api("POST")
+def file_upload(request: HttpRequest, account: SandboxAccount) -> dict:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > files.MAX_UPLOAD_BYTES + 1024 * 1024:
+        _drain(request, length)
+        raise ApiError(413, f"file: the sandbox takes files up to {files.MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    try:
+        upload = request.FILES.get("file")
+        project_name = request.POST.get("project_name")
+    except RequestDataTooBig:
+        raise ApiError(413, "The form fields are too large.") from None
+    return files.upload(account, upload, project_name).to_json()
+
+
+@api("POST")
+def file_import(request: HttpRequest, account: SandboxAccount) -> dict:
+    return files.import_url(account, read_object(request)).to_json()
+
+
+def file_download(request: HttpRequest, file_id: str) -> HttpResponse:
+    """An uploaded file (public and unguessable, like a presigned URL), or a redirect for an import."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(405, "Use GET.")
+    record = SandboxFile.objects.filter(file_id=file_id).first()
+    if record is None:
+        return error_response(404, "No such file.")
+    if record.source_url:
+        if record.source_url.startswith(("http://", "https://")):
+            return HttpResponseRedirect(record.source_url)
+        return error_response(404, "The sandbox does not read s3:// or gs:// files; it only recorded this import.")
+    path = files.path_of(record)
+    if not path.exists():
+        return error_response(404, "No such file.")
+    response = media.serve(request, path, record.mime_type if files.inline(record) else "application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if not files.inline(record):
+        response["Content-Disposition"] = "attachment"
+    return response
+
+
 @csrf_exempt
-def not_found(request: HttpRequest, rest: str) -> JsonResponse:
-    return error_response(404, f"No sandbox endpoint at /v1/{rest}.")
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    return error_response(404, f"No sandbox endpoint at {request.path}.")
 
 
 # --- files --------------------------------------------------------------------------

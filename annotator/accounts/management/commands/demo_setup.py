@@ -47,9 +47,12 @@ class Command(BaseCommand):
         if apps.is_installed("annotator.sandbox"):
             # The sandbox plays Scale: it must know this key and sign its
             # callbacks with the workspace's callback auth key.
-            from annotator.sandbox.models import SandboxAccount
+            from annotator.sandbox.models import SandboxAccount, ensure_project
 
-            SandboxAccount.objects.ensure(api_key=api_key, callback_auth_key=workspace.callback_auth_key)
+            account = SandboxAccount.objects.ensure(api_key=api_key, callback_auth_key=workspace.callback_auth_key)
+            if workspace.default_project:
+                # As at Scale, tasks may only name a project that exists.
+                ensure_project(account, workspace.default_project)
 
         # Run beside `make run`, report the URL the running stack serves (it may
         # have moved off port 8000), unless SITE_URL says otherwise.

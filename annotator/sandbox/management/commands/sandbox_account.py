@@ -7,7 +7,7 @@ import secrets
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.sandbox.models import SandboxAccount
+from annotator.sandbox.models import SandboxAccount, ensure_project
 
 
 class Command(BaseCommand):
@@ -19,6 +19,13 @@ class Command(BaseCommand):
             "--callback-auth-key", help="Sent as scale-callback-auth on callbacks (default: a new random key)."
         )
         parser.add_argument("--callback-url", default=None, help="Default callback URL for tasks sent without one.")
+        parser.add_argument(
+            "--project",
+            action="append",
+            default=[],
+            help="Create this project unless it exists (repeatable). As at Scale, tasks and batches may "
+            "only name projects that exist.",
+        )
         parser.add_argument("--json", action="store_true", help="Print the account as one JSON object.")
 
     def handle(self, *args, **options) -> None:
@@ -31,10 +38,15 @@ class Command(BaseCommand):
         if options["callback_url"] is not None:
             account.default_callback_url = options["callback_url"]
             account.save(update_fields=["default_callback_url"])
+        for name in options["project"]:
+            if not name.strip() or len(name) > 200:
+                raise CommandError("--project must be a name of 1 to 200 characters")
+            ensure_project(account, name)
         details = {
             "api_key": account.api_key,
             "callback_auth_key": account.callback_auth_key,
             "default_callback_url": account.default_callback_url,
+            "projects": sorted(account.projects.values_list("name", flat=True)),
         }
         if options["json"]:
             self.stdout.write(json.dumps(details))
