@@ -169,9 +169,11 @@ def test_test_keys_complete_at_once_when_the_setting_is_on(sdk, settings):
     assert live_sdk.create_task(TaskType.SegmentAnnotation, **seg()).status == "pending"
 
 
-def test_audit_task_records_the_audit_filters_by_it_and_calls_back(sdk, instant, endpoint):  # noqa: F811
+def test_audit_task_records_the_audit_filters_by_it_and_calls_back(sdk, instant, endpoint, settings):  # noqa: F811
     from annotator.sandbox import callbacks
     from annotator.sandbox.models import CallbackDelivery
+
+    settings.FETCH_TRUSTED_URLS = [endpoint.url]  # a loopback receiver playing a public one
 
     accepted = sdk.create_task(TaskType.SegmentAnnotation, **seg(unique_id="a-1", callback_url=endpoint.url))
     rejected = sdk.create_task(TaskType.SegmentAnnotation, **seg(unique_id="a-2"))
@@ -225,7 +227,7 @@ def test_update_task_unique_id(sdk):
         sdk.update_task_unique_id(first.id, "u-2")
     assert caught.value.message == f'The unique_id ("u-2") is already used for a different task ({second.id}).'
     assert sdk.get_task(first.id).unique_id == "u-new"  # unchanged by the refused update
-    with pytest.raises(ScaleInvalidRequest, match="unique_id"):
+    with pytest.raises(ScaleInvalidRequest, match="unique_id: must be a non-empty string"):
         sdk.update_task_unique_id(first.id, "")
     # The freed id can be used again.
     assert sdk.create_task(TaskType.SegmentAnnotation, **seg(unique_id="u-1")).unique_id == "u-1"

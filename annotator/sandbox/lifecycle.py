@@ -334,6 +334,8 @@ def change_tags(task: SandboxTask, tags: object, how: str) -> SandboxTask:
 
 
 def set_unique_id(task: SandboxTask, unique_id: object) -> SandboxTask:
+    if not isinstance(unique_id, str) or not unique_id.strip():
+        raise ApiError(400, "unique_id: must be a non-empty string (DELETE /task/{id}/unique_id clears it).")
     if errors := _field_errors(task.task_type, "unique_id", unique_id):
         raise ApiError(400, "; ".join(errors))
     try:
