@@ -85,11 +85,21 @@ KEY = "test_corpus_key"
 
 @pytest.fixture
 def sandbox_client(client, db, settings):
-    from annotator.sandbox.models import SandboxAccount
+    from annotator.sandbox.models import SandboxAccount, SandboxBatch, SandboxProject, ensure_project
 
     settings.SANDBOX_COMPLETE_AFTER = 3600
     settings.SANDBOX_FAULTS = ""
-    SandboxAccount.objects.ensure(KEY, "callback-secret-corpus")
+    account = SandboxAccount.objects.ensure(KEY, "callback-secret-corpus")
+    # As at Scale, the projects and the batch the payloads name exist, and the project the
+    # project-only examples rely on defines their labels.
+    ensure_project(account, "Project Name")
+    SandboxBatch.objects.create(account=account, name="Batch Name", project="Project Name", status="in_progress")
+    SandboxProject.objects.create(
+        account=account,
+        name="kitten_labeling",
+        task_type="segmentannotation",
+        param_history=[{"labels": ["car", {"choice": "person", "instance_label": True}, "kitten"], "version": 0}],
+    )
     token = base64.b64encode(f"{KEY}:".encode()).decode()
     client.defaults["HTTP_AUTHORIZATION"] = f"Basic {token}"
     return client
