@@ -49,7 +49,9 @@ def test_the_preview_shows_the_payload_the_snippets_and_errors_with_paths(alice_
     page = response.content.decode()
     assert response.status_code == 200
     assert "<code>tags[0]</code> must be a string" in page
-    assert 'id="issues-tags_json" hx-swap-oob="true"><p class="error">tags[0]: must be a string' in page
+    assert (
+        'id="issues-tags_json" hx-swap-oob="true"><p class="error" data-path="tags[0]">tags[0]: must be a string'
+    ) in page
     assert "TaskType.SegmentAnnotation" in page and "curl -sS" in page
     assert 'data-count="2"' in page  # scale_rules.count_labels, through an out-of-band swap
     # The instruction is rendered and sanitized, inside an hx-disable wrapper.
@@ -76,9 +78,20 @@ def test_errors_appear_next_to_their_fields_and_the_form_keeps_what_was_typed(al
     response = alice_client.post("/compose/segmentannotation/", data)
     page = response.content.decode()
     assert Task.objects.count() == 0
-    assert "2 problems to fix; nothing was created." in page
-    assert '<div class="issues" id="issues-attachment"><p class="error">Scale fetches http(s)://' in page
-    assert '<div class="issues" id="issues-labels_json"><p class="error">at most 50 labels are allowed (got 51)' in page
+    assert "1 problem to fix; nothing was created." in page
+    assert "1 warning</strong>: Scale may well accept these" in page
+    assert (
+        '<div class="issues" id="issues-attachment"><p class="warning" data-path="attachment">'
+        '<span class="sr-only">Warning: </span>'
+    ) in page
+    assert (
+        '<div class="issues" id="issues-labels_json"><p class="error" data-path="labels">'
+        "at most 50 labels are allowed (got 51)"
+    ) in page
+    # The field with the error is marked for screen readers; the one with a warning is not.
+    assert 'data-target="id_labels_json" role="group" aria-describedby="issues-labels_json"' in page
+    assert 'aria-describedby="issues-attachment help-attachment"' in page
+    assert 'aria-invalid="true"' not in page.split('id="id_attachment"')[0].rsplit("<input", 1)[-1]
     assert 'value="kept"' in page and 'value="not-a-url"' in page
     assert "label 50" in page  # the builder's hidden field still holds all 51 labels
 

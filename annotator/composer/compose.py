@@ -64,6 +64,14 @@ class Composition:
         return [issue for issue in self.issues if issue.field == field_name]
 
     @property
+    def errors(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [issue for issue in self.issues if issue.severity != "error"]
+
+    @property
     def payload_json(self) -> str:
         return json.dumps(self.payload, indent=2, ensure_ascii=False)
 

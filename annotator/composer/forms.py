@@ -204,7 +204,7 @@ class ComposeForm(forms.Form):
         "They are sent exactly as written.",
     )
     # The top-level key order of an imported payload, so it is emitted in the same order.
-    key_order = forms.JSONField(required=False, widget=forms.HiddenInput)
+    key_order = BuilderJSONField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, task_type: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

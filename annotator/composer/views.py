@@ -129,6 +129,9 @@ def _render_composer(
         "task_type": task_type,
         "task_type_label": TaskType(task_type).label,
         "samples": _samples(workspace, task_type),
+        "field_issues": field_issues(form, result),
+        # After a POST every problem is shown at once; a fresh form shows none until touched.
+        "all_touched": form.is_bound,
         "type_help": TYPE_HELP[task_type],
         "form": form,
         "f": {name: form[name] for name in form.fields},
@@ -187,21 +190,34 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
             return redirect(reverse("task_detail", kwargs={"task_code": task.code}))
         except NoReverseMatch:
             return redirect(f"compose_{task_type}")
-    _attach_issues(composition)
     return _render_composer(request, task_type, composition.form, result=composition)
 
 
-def _attach_issues(composition: composing.Composition) -> None:
-    """Put every rule error next to its field; the bound form keeps what was typed."""
-    form = composition.form
-    for issue in composition.issues:
-        if issue.from_form:
-            continue  # Django put it there already
-        target = issue.field if issue.field in form.fields else None
-        already = form.errors.get(target or "__all__", [])
-        text = issue.local
-        if text not in already:
-            form.errors.setdefault(target or "__all__", form.error_class()).append(text)
+def field_issues(form: ComposeForm, result: composing.Composition | None) -> dict[str, list[composing.Issue]]:
+    """Every problem by the field it is shown next to ("" for the form as a whole).
+
+    A field with an error is marked for screen readers (aria-invalid, aria-describedby naming
+    its problems), so the outline and the message are announced with the field.
+    """
+    by_field: dict[str, list[composing.Issue]] = {}
+    if result is not None:
+        issues = result.issues
+    else:  # a form re-shown without a composition (e.g. refused for its size): its own errors
+        issues = [
+            composing.Issue("" if name == "__all__" else name, "", str(message), from_form=True)
+            for name, messages in form.errors.items()
+            for message in messages
+        ]
+    for issue in issues:
+        name = issue.field if issue.field in form.fields else ""
+        by_field.setdefault(name, []).append(issue)
+    for name in form.fields:
+        widget = form.fields[name].widget
+        described = [f"issues-{name}"] + ([f"help-{name}"] if form.fields[name].help_text else [])
+        widget.attrs["aria-describedby"] = " ".join(described)
+        if any(issue.severity == "error" for issue in by_field.get(name, [])):
+            widget.attrs["aria-invalid"] = "true"
+    return by_field
 
 
 def _import(request: HttpRequest, task_type: str) -> HttpResponse:
@@ -215,7 +231,6 @@ def _import(request: HttpRequest, task_type: str) -> HttpResponse:
         return _render_composer(request, task_type, form, pasted=raw, paste_error=error)
     imported = importing.import_payload(task_type, payload)
     composition = composing.compose(task_type, imported.data)
-    _attach_issues(composition)
     _import_message(request, imported)
     return _render_composer(request, task_type, composition.form, result=composition, kept=imported.kept)
 
@@ -233,7 +248,6 @@ def _save_to_library(request: HttpRequest, task_type: str, composition, action: 
     name = request.POST.get("library_name", "").strip()[:200]
     if not name:
         messages.error(request, "Give the library item a name.")
-        _attach_issues(composition)
         return _render_composer(request, task_type, composition.form, result=composition)
     payload = composition.payload
     if action == "save_template":
@@ -270,6 +284,8 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     composition = composing.compose(task_type, request.POST)
     payload = composition.payload
     base_url = workspace.scale_base_url
+    # Without the browser's list (no script), every problem is shown.
+    shown, to_fill = _touched_issues(composition, request.POST.get("touched_fields", "*"))
     ctx = {
         "task_type": task_type,
         "c": composition,
@@ -282,12 +298,36 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
         "matrix": when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes")),
         "instruction_html": markdown.render_markdown(payload.get("instruction") or ""),
         "field_names": list(composition.form.fields),
+        "errors": [issue for issue in shown if issue.severity == "error"],
+        "warnings": [issue for issue in shown if issue.severity != "error"],
+        "to_fill": to_fill,
         # Every field with a place for its problems (key_order is bookkeeping, never shown).
         "issues_by_field": {
-            name: composition.issues_for(name) for name in composition.form.fields if name != "key_order"
+            name: [issue for issue in shown if issue.field == name]
+            for name in composition.form.fields
+            if name != "key_order"
         },
     }
     return render(request, "composer/_preview.html", ctx)
+
+
+def _touched_issues(composition: composing.Composition, touched_fields: str) -> tuple[list, list[tuple[str, str]]]:
+    """The issues to show now, and the untouched fields still to fill in, as (name, label).
+
+    A blank form says nothing is "required" before the person has touched the field: its
+    problems wait (listed quietly as still to fill in) until the field is touched or the
+    form is validated or submitted. The browser sends the touched fields, or "*" for all.
+    """
+    form = composition.form
+    if touched_fields.strip() == "*":
+        return list(composition.issues), []
+    touched = {name for name in touched_fields.split(",") if name}
+    shown = [issue for issue in composition.issues if not issue.field or issue.field in touched]
+    waiting: dict[str, str] = {}
+    for issue in composition.issues:
+        if issue.field and issue.field not in touched and issue.severity == "error":
+            waiting.setdefault(issue.field, str(form[issue.field].label) if issue.field in form.fields else issue.field)
+    return shown, list(waiting.items())
 
 
 @login_required

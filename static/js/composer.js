@@ -45,8 +45,14 @@
       (Array.isArray(value) && value.length === 0) || (isObject(value) && Object.keys(value).length === 0);
   }
 
+  // Fields the person has touched: only their problems are shown as they type (a blank form
+  // does not shout "required"); Validate and Submit show everything.
+  var touched = {};
+  function touch(name) { if (name && name !== "import_json" && name !== "csrfmiddlewaretoken") touched[name] = true; }
+
   // Writes the builder's state to its hidden field and tells htmx to refresh the preview.
   function commit(input, value) {
+    touch(input.name);
     input.value = isEmpty(value) ? "" : JSON.stringify(value);
     input.dispatchEvent(new CustomEvent("composer:changed", { bubbles: true }));
     document.dispatchEvent(new CustomEvent("composer:leaves"));
@@ -1045,10 +1051,24 @@
       var field = document.getElementById(id);
       if (field) { field.addEventListener("input", overlays); field.addEventListener("change", overlays); }
     });
+    ["input", "change"].forEach(function (type) {
+      form.addEventListener(type, function (e) {
+        var target = e.target;
+        if (target.name) touch(target.name);
+        var builder = target.closest && target.closest(".builder");
+        if (builder) { var hidden = document.getElementById(builder.dataset.target); if (hidden) touch(hidden.name); }
+      });
+    });
+    document.addEventListener("htmx:afterSettle", function () { placeIssues(); });
+    document.addEventListener("click", function (e) {
+      var link = e.target.closest && e.target.closest("a.issue-link");
+      if (link && goToIssue(link)) e.preventDefault();
+    });
     form.querySelectorAll("button[data-sample-field]").forEach(function (sample) {
       sample.addEventListener("click", function () { useSample(sample); });
     });
     renderMedia();
+    placeIssues();
     caretAtImportError();
   }
 
@@ -1068,6 +1088,97 @@
     renderMedia();
   }
 
+  // ---- problems where the eye is -----------------------------------------------------------
+  // The control a problem belongs to: the field itself, or inside a builder the input its path
+  // names (geometries.box.min_width, labels[1], annotation_attributes.color.description).
+  function controlFor(name, path) {
+    var field = document.getElementById("id_" + name);
+    var builder = form.querySelector('.builder[data-target="id_' + name + '"]');
+    if (builder) {
+      var exact = builderControl(builder, path || "");
+      if (exact) return exact;
+      return builder.querySelector("input, select, textarea, button") || builder;
+    }
+    if (field && field.type !== "hidden") return field;
+    return null;
+  }
+
+  function builderControl(builder, path) {
+    var m = /^geometries\.(\w+)(?:\.(.+))?$/.exec(path);
+    if (m) {
+      var inKind = m[2] ? builder.querySelector('[data-key="g:' + m[1] + ":" + CSS.escape(m[2]) + '"]') : null;
+      var box = builder.querySelector("#geometry-" + CSS.escape(m[1]));
+      return inKind || (box && box.querySelector("input, select")) || null;
+    }
+    m = /^labels((?:\[\d+\](?:\.subchoices)?)+)/.exec(path);
+    if (m) {
+      var indices = (m[1].match(/\d+/g) || []).join(".");
+      return builder.querySelector('[data-key="labels:' + indices + ':name"]');
+    }
+    m = /^annotation_attributes\.([^.\[]+)(?:\.(\w+))?/.exec(path);
+    if (m) {
+      var ids = builder.querySelectorAll("input.attr-id");
+      for (var i = 0; i < ids.length; i++) {
+        if (ids[i].value !== m[1]) continue;
+        var card = ids[i].closest("fieldset.attribute");
+        if (m[2] === "description") return card.querySelector('[data-key$=":desc"]');
+        if (m[2] === "type") return card.querySelector('[data-key$=":type"]');
+        return ids[i];
+      }
+    }
+    return null;
+  }
+
+  // After each preview: outline and label every control with an error for screen readers, and
+  // move a builder's problems next to the part of the builder they are about.
+  function placeIssues() {
+    form.querySelectorAll("[data-issue-marked]").forEach(function (node) {
+      node.removeAttribute("aria-invalid");
+      node.removeAttribute("data-issue-marked");
+    });
+    form.querySelectorAll(".local-issues").forEach(function (node) { node.remove(); });
+    form.querySelectorAll(".issues p.placed").forEach(function (node) { node.classList.remove("placed"); });
+    form.querySelectorAll(".issues[id^='issues-']").forEach(function (box) {
+      var name = box.id.slice("issues-".length);
+      var errors = box.querySelectorAll("p.error");
+      var fieldWrap = document.getElementById("field-" + name);
+      if (fieldWrap) fieldWrap.classList.toggle("has-error", errors.length > 0);
+      box.querySelectorAll("p[data-path]").forEach(function (p) {
+        var control = controlFor(name, p.dataset.path);
+        if (!control) return;
+        if (p.classList.contains("error")) {
+          control.setAttribute("aria-invalid", "true");
+          control.setAttribute("data-issue-marked", "1");
+          if (!p.id) p.id = nextId("issue");
+          var described = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+          if (described.indexOf(p.id) < 0 && described.indexOf(box.id) < 0) described.push(box.id);
+          control.setAttribute("aria-describedby", described.join(" "));
+        }
+        // Inside a builder, a copy of the message sits right below the control it is about.
+        if (control.closest(".builder") && control.tagName !== "DIV") {
+          var row = control.closest(".tree-row, .mini-field, fieldset") || control.parentNode;
+          var text = p.textContent.indexOf(p.dataset.path + ": ") === 0 ? p.textContent.slice(p.dataset.path.length + 2) : p.textContent;
+          // Seen here; still read out from the builder's own list, which the control names.
+          row.appendChild(el("div", { "class": "issues local-issues", "aria-hidden": "true" }, [
+            el("p", { "class": p.className.replace(" placed", ""), text: text })
+          ]));
+          p.classList.add("placed");
+        }
+      });
+    });
+  }
+
+  // A problem in a summary is a link: it scrolls to its field and puts the focus there.
+  function goToIssue(link) {
+    var control = controlFor(link.dataset.field, link.dataset.path || "");
+    var box = document.getElementById("issues-" + link.dataset.field);
+    var target = control || box;
+    if (!target) return false;
+    target.scrollIntoView({ block: "center" });
+    if (control && typeof control.focus === "function") control.focus({ preventScroll: true });
+    return true;
+  }
+
   // A paste that could not be read comes back in its box: put the caret where it goes wrong.
   function caretAtImportError() {
     var box = document.getElementById("import-json");
@@ -1081,5 +1192,12 @@
     box.setSelectionRange(offset, offset);
   }
 
+  // Registered now, not at DOMContentLoaded: htmx sends the first preview ("load") from its own
+  // DOMContentLoaded handler, which may run before start().
+  document.addEventListener("htmx:configRequest", function (e) {
+    var composeForm = document.getElementById("compose-form");
+    if (!composeForm || e.target !== composeForm) return;
+    e.detail.parameters["touched_fields"] = composeForm.dataset.allTouched ? "*" : Object.keys(touched).join(",");
+  });
   document.addEventListener("DOMContentLoaded", start);
 })();

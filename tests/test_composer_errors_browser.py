@@ -1,0 +1,86 @@
+"""Problems where the eye is, in real Chromium: next to their field, announced, reachable from the summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import login_in_browser
+from tests.test_composer_browser import js_errors, key
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def settle(page) -> None:
+    page.wait_for_selector("#payload-json")
+    page.wait_for_timeout(700)
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
+def focused(page) -> dict:
+    return page.evaluate("() => ({id: document.activeElement.id, key: document.activeElement.dataset.key || null})")
+
+
+def test_a_blank_form_does_not_shout_and_a_touched_field_shows_its_problem_at_the_field(page, live_server, users):
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/videoannotation/")
+    settle(page)
+    # Nothing is "required" in red before the person has touched anything.
+    assert page.locator("#compose-form .issues p").count() == 0
+    assert page.locator("#preview-errors").count() == 0
+    assert "required" not in page.locator("main").inner_text()
+    todo = page.locator("#preview-todo").inner_text()
+    assert "Still to fill in" in todo and "Attachment URL" in todo and "Geometries" in todo
+
+    page.fill("#id_attachment", "https://example.org/clip.avi")
+    page.wait_for_function("() => document.querySelector('#issues-attachment p.error')")
+    settle(page)
+    attachment = page.locator("#id_attachment")
+    assert attachment.get_attribute("aria-invalid") == "true"
+    assert "issues-attachment" in attachment.get_attribute("aria-describedby").split()
+    assert "mp4, webm or ogg" in page.locator("#issues-attachment").inner_text()
+    assert "has-error" in page.locator("#field-attachment").get_attribute("class")
+    # Still quiet about the geometries, which nobody touched yet.
+    assert page.locator("#issues-geometries_json p").count() == 0
+
+    # A geometry's problem sits next to the limit it is about, and the summary link lands there.
+    page.check("#geometry-polygon-on")
+    key(page, "g:polygon:min_vertices").fill("10")
+    key(page, "g:polygon:max_vertices").fill("3")
+    page.wait_for_function(
+        "() => document.querySelector('#preview-errors a[data-path=\"geometries.polygon.max_vertices\"]')"
+    )
+    settle(page)
+    limit = key(page, "g:polygon:max_vertices")
+    assert limit.get_attribute("aria-invalid") == "true"
+    local = page.locator("#geometry-polygon .local-issues")
+    assert "must be at least min_vertices" in local.inner_text()
+    page.locator("#id_instruction").focus()
+    page.locator("#preview-errors a", has_text="must be at least min_vertices").click()
+    assert focused(page)["key"] == "g:polygon:max_vertices"
+    page.locator("#preview-errors a", has_text="mp4, webm or ogg").click()
+    assert focused(page)["id"] == "id_attachment"
+    # Fixing the value clears the mark.
+    limit.fill("12")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-key=\"g:polygon:max_vertices\"]').hasAttribute('aria-invalid')"
+    )
+    assert js_errors(page) == []
+
+
+def test_after_validate_every_problem_is_listed_as_links_to_its_field(page, live_server, users):
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    page.select_option("#id_priority", "10")
+    page.click("#validate-button")
+    page.wait_for_load_state()
+    summary = page.locator("#validate-errors")
+    assert "problems to fix" in summary.inner_text()
+    assert summary.locator("a.issue-link").count() >= 2
+    # Validate shows what was waiting: the attachment and labels are now marked.
+    assert page.locator("#id_attachment").get_attribute("aria-invalid") == "true"
+    assert page.locator("#issues-labels_json p.error").count() == 1
+    summary.locator("a", has_text="labels").click()
+    # No label yet: the focus lands on the builder's "+ Add label", the first thing to do there.
+    assert page.evaluate("() => document.activeElement.closest('#labels-card') && document.activeElement.textContent")
+    assert page.evaluate("() => document.activeElement.textContent") == "+ Add label"
+    assert js_errors(page) == []
