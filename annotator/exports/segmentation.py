@@ -8,8 +8,10 @@ instance index), never from `combined.image`, whose colours may repeat. More tha
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +60,16 @@ def entries(response: object) -> list[Entry]:
     return sorted(found, key=lambda e: e.index)
 
 
+@lru_cache(maxsize=256)
+def _leaves(labels_json: str) -> tuple[tuple[str, bool], ...]:
+    # Tasks of one template share their labels: walk each distinct list once.
+    return tuple(dict.fromkeys(leaf_labels_with_instance(json.loads(labels_json))))
+
+
 def label_order(payload: object, response: object) -> list[tuple[str, bool]]:
     """(label, is instance label) in the task's label order, then any the response adds."""
     labels = payload.get("labels") if isinstance(payload, dict) else None
-    order = list(dict.fromkeys(leaf_labels_with_instance(labels)))
+    order = list(_leaves(json.dumps(labels, sort_keys=True)))
     seen = {name for name, _ in order}
     for e in entries(response):
         if e.label not in seen:
@@ -73,7 +81,8 @@ def label_order(payload: object, response: object) -> list[tuple[str, bool]]:
 def read_index_mask(path: Path | bytes, *, extended: bool = False) -> np.ndarray:
     """The index of every pixel, as a 2-D array (uint8, or uint32 when extended)."""
     try:
-        img = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path)
+        # PNG first: Scale's masks are PNG, and naming it skips probing every other format.
+        img = Image.open(io.BytesIO(path) if isinstance(path, bytes) else path, formats=["PNG", "GIF", "WEBP", "TIFF"])
         if img.width * img.height > MAX_PIXELS:
             raise MaskError(f"mask of {img.width}x{img.height} pixels is too large")
         img.load()
@@ -109,24 +118,31 @@ def regions(mask: np.ndarray, found: list[Entry]) -> Iterator[Region]:
     if not found:
         return
     height, width = mask.shape
+    # pycocotools encodes H x W x k in Fortran order: the C-ordered k x W x H
+    # comparison of the transposed mask is exactly that layout, with no copy.
+    columns = np.ascontiguousarray(mask.T)
     per_pass = max(1, STACK_BYTES // max(1, height * width))
     for start in range(0, len(found), per_pass):
         chunk = found[start : start + per_pass]
         wanted = np.array([e.index for e in chunk], dtype=mask.dtype)
-        # H x W x k, Fortran order: what pycocotools encodes without a copy.
-        stack = np.asfortranarray((mask[:, :, None] == wanted[None, None, :]).astype(np.uint8))
-        rles = mask_utils.encode(stack)
-        areas = mask_utils.area(rles)
-        boxes = mask_utils.toBbox(rles)
-        for entry, rle, area, box in zip(chunk, rles, areas, boxes, strict=True):
+        stack = columns[None, :, :] == wanted[:, None, None]  # k x W x H
+        # Area and box from the same booleans: cheaper than decoding each RLE again.
+        areas = stack.sum(axis=(1, 2))
+        cols = stack.any(axis=2)  # k x W
+        rows = stack.any(axis=1)  # k x H
+        rles = mask_utils.encode(stack.view(np.uint8).transpose(2, 1, 0))
+        for k, (entry, rle) in enumerate(zip(chunk, rles, strict=True)):
+            area = int(areas[k])
             if area == 0:
                 continue  # a label in the map that nobody painted
+            x0, x1 = int(cols[k].argmax()), width - 1 - int(cols[k][::-1].argmax())
+            y0, y1 = int(rows[k].argmax()), height - 1 - int(rows[k][::-1].argmax())
             counts = rle["counts"]
             yield Region(
                 entry,
                 {"size": [int(height), int(width)], "counts": counts.decode() if isinstance(counts, bytes) else counts},
-                int(area),
-                [float(v) for v in box],
+                area,
+                [float(x0), float(y0), float(x1 - x0 + 1), float(y1 - y0 + 1)],
             )
 
 
