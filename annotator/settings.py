@@ -393,6 +393,8 @@ CELERY_BEAT_SCHEDULE["reconcile-tasks"] = _every("annotator.reconcile_tasks", RE
 # re-sends emails whose job was lost.
 DIGEST_INTERVAL = envfloat("DIGEST_INTERVAL", "60")
 CELERY_BEAT_SCHEDULE["send-digests"] = _every("annotator.send_digests", DIGEST_INTERVAL)
+# The same pass sends the summary of each bulk run that has finished (safety net).
+CELERY_BEAT_SCHEDULE["send-run-summaries"] = _every("annotator.send_due_run_summaries", DIGEST_INTERVAL)
 # Exports (docs/exports.md): the person who asked is emailed a link when the
 # selection has at least EXPORT_EMAIL_TASKS tasks or the zip at least EXPORT_EMAIL_BYTES.
 EXPORT_EMAIL_TASKS = envint("EXPORT_EMAIL_TASKS", "1000")

@@ -105,3 +105,42 @@ def test_export_from_the_filtered_table_with_progress_and_a_download_that_stays(
     coco = COCO(str(path))
     assert len(coco.getImgIds()) == 3
     assert errors == []
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_a_bulk_run_page_counts_at_scale_and_leads_to_its_tasks_and_export(browser, live_server, users, width):
+    from annotator.tasks.models import SubmissionGroup
+
+    group = SubmissionGroup.objects.create(workspace=users.ws_a, created_by=users.alice, name="Shelves run", total=3)
+    for n, status in enumerate(["completed", "completed", "pending"]):
+        make_task(users.ws_a, users.alice, group=group, unique_id=f"shelf-{n}", scale_status=status,
+                  scale_task_id=f"{n + 1:024x}", submitted_at=None)  # fmt: skip
+    make_task(users.ws_a, users.alice, unique_id="not-in-the-run", scale_status="completed")
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    suffix = "" if width > 400 else "-phone"
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        page.goto(f"{live_server.url}/submit/groups/{group.code}/")
+        assert page.locator("#scale-counts [data-count=completed]").text_content() == "2"
+        assert page.locator("#scale-counts [data-count=pending]").text_content() == "1"
+        if width < 400:
+            no_overflow(page)
+        screenshot(page, f"bulk-run-at-scale{suffix}")
+        page.click("#run-tasks")
+        page.wait_for_url(f"**/tasks/?run={group.code}")
+        assert page.locator("#task-rows tr").count() == 3
+        assert page.locator("#run-filter").is_visible()
+        page.go_back()
+        page.click("#run-export")
+        page.wait_for_url(f"**/exports/new/?run={group.code}")
+        assert page.locator("[data-count=total]").text_content() == "3"
+        assert "Shelves run" in page.locator("#export-selection").text_content()
+        # The choice of email, by keyboard: one summary (default) or each task.
+        page.go_back()
+        page.check("input[name=email][value=each]")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_load_state()
+        assert "for each task" in page.locator("#messages").text_content()
+    finally:
+        context.close()

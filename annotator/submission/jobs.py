@@ -48,3 +48,23 @@ def finalize_group_batch(self, group_id: int) -> bool:
         return bulk.finalize_batch(group_id)
     except TemporaryError as e:
         raise self.retry(countdown=10, max_retries=10, exc=e) from e
+
+
+@shared_task(bind=True, name="annotator.send_run_summary", queue="email", max_retries=6, ignore_result=True)
+def send_run_summary(self, group_id: int) -> int:
+    from annotator.submission import runs
+
+    try:
+        return runs.send_summary(group_id)
+    except Exception as e:  # SMTP down: back off, the rows were released
+        raise self.retry(exc=e, countdown=min(10 * 2**self.request.retries, 600)) from e
+
+
+@shared_task(name="annotator.send_due_run_summaries", queue="email", ignore_result=True)
+def send_due_run_summaries() -> int:
+    from annotator.submission import runs
+
+    due = runs.due_runs()
+    for group_id in due:
+        send_run_summary.delay(group_id)
+    return len(due)

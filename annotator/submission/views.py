@@ -94,12 +94,35 @@ def confirm(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def group_detail(request: HttpRequest, group_code) -> HttpResponse:
+    from annotator.submission import runs
+
     group = get_for_user(SubmissionGroup.objects.all(), request, code=group_code)
+    if request.htmx and request.GET.get("part") == "scale":
+        # The run at Scale, followed until every task has finished.
+        counts = runs.at_scale(group)
+        html = render_to_string("submission/group.html#scale", {"group": group, "at_scale": counts}, request=request)
+        return HttpResponseStopPolling(html) if counts.finished else HttpResponse(html)
     progress = bulk.progress(group)
     failures = Task.objects.filter(group=group, state=Task.State.FAILED).order_by("id")[:FAILURES_SHOWN]
-    ctx = {"group": group, "progress": progress, "failures": failures}
+    ctx = {"group": group, "progress": progress, "failures": failures, "at_scale": runs.at_scale(group)}
     if request.htmx:
         html = render_to_string("submission/group.html#progress", ctx, request=request)
         # 286 tells htmx to stop polling once nothing is left to wait for.
         return HttpResponseStopPolling(html) if progress.done else HttpResponse(html)
     return render(request, "submission/group.html", ctx)
+
+
+@login_required
+@require_POST
+def group_email(request: HttpRequest, group_code) -> HttpResponse:
+    """How the run's finished tasks are emailed: one summary (default) or each task."""
+    group = get_for_user(SubmissionGroup.objects.all(), request, code=group_code)
+    group.email_each = request.POST.get("email") == "each"
+    group.save(update_fields=["email_each"])
+    messages.success(
+        request,
+        "You will get an email for each task of this run as it finishes."
+        if group.email_each
+        else "You will get one summary email when every task of this run has finished.",
+    )
+    return redirect("submission_group", group_code=group.code)

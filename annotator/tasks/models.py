@@ -28,6 +28,9 @@ class SubmissionGroup(models.Model):
     scale_batch = models.CharField(max_length=200, blank=True)
     finalize_batch = models.BooleanField(default=False)
     batch_finalized_at = models.DateTimeField(null=True, blank=True)
+    # False: the run's finished tasks are told in one summary email when the run
+    # is done (annotator/submission/runs.py); True: one email per task, as usual.
+    email_each = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -260,6 +263,7 @@ class Notification(models.Model):
     class Kind(models.TextChoices):
         EVERY = "every", "Immediately"
         DIGEST = "digest", "In a digest"
+        RUN = "run", "In the bulk run's summary"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="task_notifications")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="notifications")

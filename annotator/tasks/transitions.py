@@ -130,6 +130,10 @@ def _after_status_change(task: Task, status_event: TaskEvent) -> None:
         for n in notifications:
             if n.kind == Notification.Kind.EVERY:
                 jobs.send_notification.delay_on_commit(n.id)
+    if any(n.kind == Notification.Kind.RUN for n in notifications):
+        from annotator.submission import jobs as submission_jobs
+
+        submission_jobs.send_run_summary.delay_on_commit(task.group_id)
 
 
 def recipients(task: Task) -> list[Membership]:
@@ -141,8 +145,12 @@ def recipients(task: Task) -> list[Membership]:
 
 def create_notifications(task: Task, status_event: TaskEvent) -> list[Notification]:
     rows = []
+    # A bulk run's tasks are told in one summary per run, unless the run asks otherwise.
+    in_run = task.group_id is not None and not task.group.email_each
     for membership in recipients(task):
         kind = Notification.Kind.DIGEST if membership.notify == Membership.Notify.DIGEST else Notification.Kind.EVERY
+        if kind == Notification.Kind.EVERY and in_run:
+            kind = Notification.Kind.RUN
         row, _ = Notification.objects.get_or_create(
             user_id=membership.user_id,
             event=status_event,
