@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -33,18 +32,6 @@ CHUNK = 500
 PROGRESS_EVERY = 0.5  # seconds between progress writes
 # A running export whose heartbeat is older than this lost its worker: it may be restarted.
 STALE_AFTER = timedelta(minutes=5)
-
-
-def task_name(task: Task) -> str:
-    """What people call the task: its name, else the attachment's file name, else the unique_id."""
-    name = getattr(task, "name", "") or ""
-    if name:
-        return name
-    if task.attachment:
-        last = PurePosixPath(unquote(urlsplit(task.attachment).path)).name
-        if last:
-            return last
-    return task.unique_id
 
 
 def selection_tasks(workspace, selection: dict) -> QuerySet[Task]:
@@ -95,7 +82,7 @@ def record_of(task: Task, media_root: Path) -> TaskRecord:
         response=task.response if isinstance(task.response, dict) else None,
         status=task.display_status,
         scale_task_id=task.scale_task_id,
-        name=task_name(task),
+        name=task.display_name,
         info={
             "project": task.project,
             "batch": task.batch,

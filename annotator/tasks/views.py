@@ -423,8 +423,6 @@ class _Echo:
 def _csv_rows(workspace, f: Filters) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
-    from annotator.exports.service import task_name
-
     cursor_f = replace(f, cursor="")
     while True:
         rows, next_cursor = page(filtered(workspace, cursor_f), cursor_f, size=2000)
@@ -437,7 +435,7 @@ def _csv_rows(workspace, f: Filters) -> Iterator[str]:
         for t in rows:
             values = {c: getattr(t, c, None) for c in CSV_COLUMNS}
             values["status"] = t.display_status
-            values["name"] = task_name(t)
+            values["name"] = t.display_name
             metadata = (t.payload or {}).get("metadata") if isinstance(t.payload, dict) else None
             values["metadata"] = json.dumps(metadata, ensure_ascii=False) if metadata else ""
             urls = {n: settings.SITE_URL + results.file_url(t, n) for n in copies.get(t.id, [])}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0003_callback_event_lean_indexes'),
+        ('tasks', '0004_task_name'),
     ]
 
     operations = [
