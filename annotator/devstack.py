@@ -252,6 +252,9 @@ def start_web(env: dict[str, str], port: int, attempts: int = 5) -> tuple[subpro
     for attempt in range(1, attempts + 1):
         site_env = dict(env)
         site_env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
+        # `make run` is the development stack by definition; the README's production
+        # section runs gunicorn. Django's warning would only alarm a first-time user.
+        site_env.setdefault("DJANGO_RUNSERVER_HIDE_WARNING", "true")
         args = [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
         web = spawn(args, env=site_env, die_with_parent=True)
         deadline = time.monotonic() + 60
