@@ -83,6 +83,18 @@ def check_json_value(value: Any, what: str = "the JSON", max_depth: int = MAX_JS
     return value
 
 
+def scrub_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate replaced by U+FFFD; `value` itself when it has none."""
+    encoded = json.dumps(value, ensure_ascii=False)
+    try:
+        encoded.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 holds lone surrogates with "surrogatepass"; decoding with "replace" turns each into U+FFFD.
+        fixed = encoded.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return json.loads(fixed)
+    return value
+
+
 def loads(text: str | bytes, what: str = "the JSON", max_depth: int = MAX_JSON_DEPTH) -> Any:
     """json.loads with every failure turned into InputError, and the result checked as above."""
     try:

@@ -388,6 +388,9 @@ CELERY_BEAT_SCHEDULE["sweep-submissions"] = _every("annotator.sweep_submissions"
 RECONCILE_INTERVAL = envfloat("RECONCILE_INTERVAL", "300")
 RECONCILE_AFTER = envint("RECONCILE_AFTER", "900")
 RECONCILE_BATCH = envint("RECONCILE_BATCH", "200")
+# Seconds a callback's updated_at may be ahead of this server's clock; later is
+# refused (400), so a forged or broken date cannot make every real update stale.
+CALLBACK_MAX_CLOCK_SKEW = envint("CALLBACK_MAX_CLOCK_SKEW", "3600")
 CELERY_BEAT_SCHEDULE["reconcile-tasks"] = _every("annotator.reconcile_tasks", RECONCILE_INTERVAL)
 # Digest emails go out from this pass, every DIGEST_INTERVAL seconds; it also
 # re-sends emails whose job was lost.

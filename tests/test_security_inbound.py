@@ -426,3 +426,73 @@ def test_a_confirmed_upload_is_read_again_as_a_stream_and_creates_each_row_once(
     assert tasks.count() == 1200
     assert [t.payload["metadata"]["n"] for t in tasks[:3]] == ["0", "1", "2"]
     assert tasks.last().payload["attachment"] == "https://example.org/f/1199.png"
+
+
+# --- 5. Callbacks: a lone surrogate, and a time far in the future ---------------------------------
+
+
+def _surrogate_callback() -> str:
+    from tests.test_callbacks_receiver import fixture
+
+    body = fixture("callback-segmentannotation-completed.json")
+    body["task"]["metadata"] = {"note": "PLACEHOLDER"}
+    body["response"] = {**body.get("response", {}), "comment": "PLACEHOLDER"}
+    # json.dumps would refuse to write a lone surrogate from a str: put the escape in the text itself.
+    return json.dumps(body).replace("PLACEHOLDER", "\\ud800 and \\udfff")
+
+
+def test_a_callback_with_a_lone_surrogate_is_applied_and_its_task_page_still_answers(alice_client, users):
+    from annotator.tasks import transitions
+    from annotator.tasks.models import CallbackEvent
+    from tests.test_callbacks_receiver import make_task, post
+
+    task = make_task(users.ws_a, users.alice)
+    response = post(alice_client, users.ws_a, _surrogate_callback())
+    assert response.status_code == 200
+    outcome = transitions.apply_callback_event(CallbackEvent.objects.get().id)
+    assert outcome == "pending → completed"
+    task.refresh_from_db()
+    assert task.scale_status == "completed"
+    # The characters that are not characters are shown as U+FFFD; everything else is kept.
+    assert task.response["comment"] == "\ufffd and \ufffd"
+    page = alice_client.get(f"/tasks/{task.code}/")
+    assert page.status_code == 200
+    assert "\ufffd and \ufffd" in page.content.decode()
+
+
+def _future_callback(updated_at: str) -> dict:
+    from tests.test_callbacks_receiver import fixture
+
+    body = fixture("callback-segmentannotation-completed.json")
+    body["task"]["updated_at"] = updated_at
+    return body
+
+
+def test_a_callback_dated_far_in_the_future_is_refused_and_cannot_freeze_the_task(alice_client, users, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotator.tasks.models import CallbackEvent
+    from tests.test_callbacks_receiver import fixture, make_task, post
+    from tests.test_callbacks_transitions import deliver
+
+    settings.CALLBACK_MAX_CLOCK_SKEW = 600
+    task = make_task(users.ws_a, users.alice)
+    pending = fixture("callback-segmentannotation-completed.json")
+    pending["status"] = pending["task"]["status"] = "pending"
+    pending["task"]["updated_at"] = "9999-12-31T00:00:00Z"
+    response = post(alice_client, users.ws_a, pending)
+    assert response.status_code == 400
+    assert "9999-12-31" in response.json()["error"] and "in the future" in response.json()["error"]
+    assert CallbackEvent.objects.count() == 0
+    # The real completion, a moment later, is applied, not "stale".
+    now = timezone.now()
+    assert deliver(users.ws_a, _future_callback(now.isoformat())) == "pending → completed"
+    task.refresh_from_db()
+    assert task.scale_status == "completed"
+    # Clocks differ a little: within the skew is accepted.
+    other = make_task(users.ws_a, users.alice, scale_task_id="6650d9a3c2f1e4001f3b2a11", unique_id="dash:2")
+    body = _future_callback((now + timedelta(seconds=300)).isoformat())
+    body["task_id"] = body["task"]["task_id"] = other.scale_task_id
+    assert post(alice_client, users.ws_a, body).status_code == 200

@@ -23,6 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from annotator import inbound
 from annotator.accounts.models import Workspace
 from annotator.tasks.models import CallbackEvent
 
@@ -123,6 +124,19 @@ def scale_time(task: dict | None) -> datetime | None:
             raise BadCallback(f"task.{key} is not an ISO 8601 date")
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed, UTC)
+        # A time far ahead of ours would make every real update after it look stale, freezing
+        # the task: refused beyond the clock skew we allow (Scale then retries, or the
+        # reconciler reads the task).
+        skew = settings.CALLBACK_MAX_CLOCK_SKEW
+        try:
+            ahead = (parsed - timezone.now()).total_seconds()
+        except OverflowError:
+            ahead = float("inf")
+        if ahead > skew:
+            raise BadCallback(
+                f"task.{key} {raw.strip()[:40]} is in the future (more than {skew} s ahead of this server's clock, "
+                "CALLBACK_MAX_CLOCK_SKEW)"
+            )
         return parsed
     return None
 
@@ -143,6 +157,9 @@ def parse(body: bytes) -> Parsed:
         raise BadCallback("The body must be a JSON object")
     if _too_deep(data):
         raise BadCallback(f"The JSON is nested too deeply (at most {MAX_DEPTH} levels)")
+    # An escape such as "\\ud800" decodes to a lone surrogate, which no database, page or email can
+    # hold. Scale's text is kept with U+FFFD in its place (the raw body keeps the escape).
+    data = inbound.scrub_surrogates(data)
     task = data.get("task")
     if task is not None and not isinstance(task, dict):
         raise BadCallback("task must be an object")

@@ -35,7 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from annotator import safe_files
+from annotator import inbound, safe_files
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.tasks import callbacks, results
 from annotator.tasks.models import CallbackEvent, ResultFile, SubmissionAttempt, Task, TaskEvent, TaskType
@@ -461,7 +461,8 @@ def task_export(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def _pretty(value: object, limit: int = 200_000) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    # Rows saved before callbacks were scrubbed may still hold a lone surrogate.
+    text = json.dumps(inbound.scrub_surrogates(value), indent=2, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit:,} more characters)"
 
 
@@ -469,8 +470,9 @@ def _body_preview(body: str, limit: int = 200_000) -> str:
     if len(body) > limit:
         return body[:limit] + f"\n… ({len(body) - limit:,} more characters)"
     try:
+        # A lone surrogate ("\\ud800" in the JSON) cannot be sent in a UTF-8 page: _pretty shows U+FFFD.
         return _pretty(json.loads(body), limit)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body
 
 
