@@ -237,17 +237,18 @@ def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_serv
     assert page.js_errors == []
 
 
-def sandbox_worker(live_server, users, settings, **env: str) -> support.Worker:
+def sandbox_worker(live_server, users, settings, complete_after: str = "2", **env: str) -> support.Worker:
     """Workspace A on the sandbox, and a real worker that submits, completes and calls back."""
     from annotator.sandbox.models import SandboxAccount
 
     settings.SITE_URL = live_server.url
     settings.SANDBOX_FAULTS = ""
+    settings.SANDBOX_COMPLETE_AFTER = float(complete_after)  # read where the task is created (the web process)
     ws = users.ws_a
     ws.set_api_key("browser-test-key")
     ws.save()
     SandboxAccount.objects.ensure("browser-test-key", ws.callback_auth_key)
-    return support.Worker(concurrency=3, SITE_URL=live_server.url, SANDBOX_COMPLETE_AFTER="2", **env).start()
+    return support.Worker(concurrency=3, SITE_URL=live_server.url, SANDBOX_COMPLETE_AFTER=complete_after, **env).start()
 
 
 BOX_ALPHA = """([x, y]) => document.querySelector('#rv-boxes').getContext('2d').getImageData(x, y, 1, 1).data[3]"""
@@ -309,14 +310,19 @@ def assert_fits_phone(page, live_server, path: str, name: str, ready: str = "bod
         p2 = phone.new_page()
         login_in_browser(p2, live_server, "alice", "alice-password-1")
         p2.goto(f"{live_server.url}{path}")
-        p2.wait_for_selector(ready)
+        support.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        try:
+            p2.wait_for_selector(ready)
+        finally:
+            p2.screenshot(path=str(support.ARTIFACTS / f"{name}.png"), full_page=True)
         too_wide = p2.evaluate(
-            """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 376)
-                 .map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)"""
+            """() => [...document.querySelectorAll('body *')]
+                 .filter(e => e.getBoundingClientRect().right > 376
+                              || (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible'))
+                 .map(e => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`
+                           + `/${e.scrollWidth}`).slice(0, 8)"""
         )
         assert p2.evaluate("document.documentElement.scrollWidth") <= 375, too_wide
-        support.ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        p2.screenshot(path=str(support.ARTIFACTS / f"{name}.png"), full_page=True)
     finally:
         phone.close()
 

@@ -79,6 +79,10 @@ class Task(models.Model):
     unique_id = models.CharField(max_length=255)
     # A name for people (the table, the task page, emails); never sent to Scale.
     name = models.CharField(max_length=200, blank=True)
+    # A failed or errored task sent again is a new task (a new unique_id at Scale), linked to the old.
+    resubmission_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resubmissions"
+    )
 
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveIntegerField(default=0)

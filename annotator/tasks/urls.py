@@ -16,4 +16,6 @@ urlpatterns = [
     path("tasks/<uuid:task_code>/results/<str:result_name>", views.task_result_file, name="task_result_file"),
     path("tasks/<uuid:task_code>/thumbnail.png", views.task_thumbnail, name="task_thumbnail"),
     path("tasks/<uuid:task_code>/name/", views.task_rename, name="task_rename"),
+    path("tasks/<uuid:task_code>/resubmit/", views.task_resubmit, name="task_resubmit"),
+    path("tasks/<uuid:task_code>/cancel/", views.task_cancel, name="task_cancel"),
 ]

@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from annotator import inbound, safe_files
@@ -514,7 +514,9 @@ def _results_pending(task: Task) -> bool:
 @login_required
 @require_GET
 def task_detail(request: HttpRequest, task_code) -> HttpResponse:
-    task = get_for_user(Task.objects.select_related("workspace", "created_by", "group"), request, code=task_code)
+    task = get_for_user(
+        Task.objects.select_related("workspace", "created_by", "group", "resubmission_of"), request, code=task_code
+    )
     final = task.display_status in ("completed", "error", "canceled", "failed") and not _results_pending(task)
     ctx = {
         "task": task,
@@ -529,6 +531,10 @@ def task_detail(request: HttpRequest, task_code) -> HttpResponse:
         and task.submitted_at is not None
         and task.submitted_at < long_pending_cutoff(),
         "attempts": SubmissionAttempt.objects.filter(task=task).count(),
+        "again_json": json.dumps(again_payload(task), ensure_ascii=False),
+        "can_resubmit": task.display_status in RESUBMITTABLE,
+        "can_cancel": _cancellable(task),
+        "resubmissions": list(task.resubmissions.order_by("created_at")),
     }
     if request.htmx and request.GET.get("live"):
         response = render(request, "tasks/detail.html#live", ctx)
@@ -600,3 +606,70 @@ def task_rename(request: HttpRequest, task_code) -> HttpResponse:
         task.name = ""
         messages.success(request, f"Name removed: the task is shown as “{task.display_name}”.")
     return redirect("task_detail", task_code=task.code)
+
+
+# --- Acting on one task -----------------------------------------------------
+
+RESUBMITTABLE = ("failed", "error")
+
+
+def again_payload(task: Task) -> dict:
+    """The task's payload to send as a new task: without its unique_id (a new one is made)
+    and its callback URL (the workspace's current one is put back)."""
+    payload = dict(task.payload) if isinstance(task.payload, dict) else {}
+    payload.pop("unique_id", None)
+    payload.pop("callback_url", None)
+    return payload
+
+
+@login_required
+@require_POST
+def task_resubmit(request: HttpRequest, task_code) -> HttpResponse:
+    """Send a failed or errored task again, as a new task linked to this one."""
+    from django.db import transaction
+
+    from annotator.submission import pipeline
+
+    task = get_for_user(Task.objects.select_related("workspace"), request, code=task_code)
+    earlier = task.resubmissions.order_by("created_at").first()
+    if earlier is not None:
+        # A second click (or a second tab) must not send it twice.
+        messages.info(request, f"This task was already resubmitted as “{earlier.display_name}”.")
+        return redirect("task_detail", task_code=earlier.code)
+    if task.display_status not in RESUBMITTABLE:
+        messages.error(request, f"Only a failed or errored task can be resubmitted; this one is {task.display_status}.")
+        return redirect("task_detail", task_code=task.code)
+    with transaction.atomic():
+        # Locked: two requests at once make one new task.
+        Task.objects.select_for_update().filter(pk=task.pk).first()
+        if task.resubmissions.exists():
+            return redirect("task_detail", task_code=task.resubmissions.first().code)
+        new = pipeline.create_task(
+            task.workspace, request.user, task.task_type, again_payload(task), group=task.group, name=task.name
+        )
+        Task.objects.filter(pk=new.pk).update(resubmission_of=task)
+        TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.SUBMISSION, message=f"Resubmitted as {new.unique_id}")
+        TaskEvent.objects.create(task=new, kind=TaskEvent.Kind.SUBMISSION, message=f"Resubmission of {task.unique_id}")
+    messages.success(request, f"Resubmitted as a new task (the {task.display_status} one stays as it was).")
+    return redirect("task_detail", task_code=new.code)
+
+
+def _cancellable(task: Task) -> bool:
+    return task.display_status == "pending" and bool(task.scale_task_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_cancel(request: HttpRequest, task_code) -> HttpResponse:
+    """Cancel at Scale, after a confirmation page: cancelling cannot be undone."""
+    from annotator.tasks import jobs
+
+    task = get_for_user(Task.objects.all(), request, code=task_code)
+    if not _cancellable(task):
+        messages.error(request, f"Only a task pending at Scale can be cancelled; this one is {task.display_status}.")
+        return redirect("task_detail", task_code=task.code)
+    if request.method == "POST":
+        jobs.cancel_at_scale.delay_on_commit(task.id, request.user.id)
+        messages.success(request, "Asked Scale to cancel this task; its status changes here when Scale answers.")
+        return redirect("task_detail", task_code=task.code)
+    return render(request, "tasks/cancel_confirm.html", {"task": task})
