@@ -239,15 +239,14 @@ def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_serv
 
 def sandbox_worker(live_server, users, settings, complete_after: str = "2", **env: str) -> support.Worker:
     """Workspace A on the sandbox, and a real worker that submits, completes and calls back."""
-    from annotator.sandbox.models import SandboxAccount
-
     settings.SITE_URL = live_server.url
     settings.SANDBOX_FAULTS = ""
     settings.SANDBOX_COMPLETE_AFTER = float(complete_after)  # read where the task is created (the web process)
     ws = users.ws_a
     ws.set_api_key("browser-test-key")
     ws.save()
-    SandboxAccount.objects.ensure("browser-test-key", ws.callback_auth_key)
+    # As at Scale, the project compose() names exists.
+    support.sandbox_account("browser-test-key", ws.callback_auth_key, projects=("street",))
     return support.Worker(concurrency=3, SITE_URL=live_server.url, SANDBOX_COMPLETE_AFTER=complete_after, **env).start()
 
 

@@ -213,3 +213,19 @@ def test_saving_other_settings_keeps_the_stored_key(alice_client, users):
     assert response.status_code == 302
     ws.refresh_from_db()
     assert ws.get_api_key() == SCALE_KEY and ws.default_project == "roads"
+
+
+def test_the_default_project_exists_in_the_sandbox(alice_client, users, client):
+    from annotator.sandbox.models import SandboxProject
+
+    alice_client.post("/workspace/", form(users.ws_a, default_project="roads"))
+    users.ws_a.refresh_from_db()
+    account = SandboxAccount.objects.get(api_key=users.ws_a.get_api_key())
+    assert SandboxProject.objects.filter(account=account, name="roads").exists()
+    created = client.post(
+        "/sandbox/v1/task/segmentannotation",
+        {"attachment": "https://example.org/a.png", "labels": ["road"], "project": "roads"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic(users.ws_a.get_api_key()),
+    )
+    assert created.status_code == 200, created.content

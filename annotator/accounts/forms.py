@@ -51,12 +51,15 @@ def sync_sandbox_account(workspace: Workspace, rotate_from: str = "") -> None:
     so the tasks already at the sandbox are still found under it."""
     if not sandbox_available() or workspace.target != Workspace.Target.SANDBOX or not workspace.has_api_key:
         return
-    from annotator.sandbox.models import SandboxAccount
+    from annotator.sandbox.models import SandboxAccount, ensure_project
 
     key = workspace.get_api_key()
     if rotate_from and rotate_from != key:
         SandboxAccount.objects.filter(api_key=rotate_from).update(api_key=key)
-    SandboxAccount.objects.ensure(key, workspace.callback_auth_key)
+    account = SandboxAccount.objects.ensure(key, workspace.callback_auth_key)
+    if workspace.default_project:
+        # As at Scale, a task may only name a project that exists: the default one does.
+        ensure_project(account, workspace.default_project)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
