@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0004_task_name'),
+        ('tasks', '0005_run_summaries'),
     ]
 
     operations = [
