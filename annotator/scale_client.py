@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 import requests
@@ -147,7 +147,16 @@ class ScaleClient:
         # Never show the key.
         return f"ScaleClient({self.base_url!r})"
 
-    def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        files: dict | None = None,
+        data: dict | None = None,
+    ) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         try:
             response = _session().request(
@@ -155,6 +164,8 @@ class ScaleClient:
                 url,
                 json=json,
                 params=params,
+                files=files,
+                data=data,
                 auth=(self.api_key, ""),
                 timeout=self.timeout,
                 allow_redirects=False,
@@ -196,6 +207,16 @@ class ScaleClient:
     def cancel_task(self, task_id: str, clear_unique_id: bool = False) -> dict:
         params = {"clear_unique_id": "true"} if clear_unique_id else None
         return self._request("POST", f"task/{quote(task_id, safe='')}/cancel", params=params)
+
+    # --- files ---------------------------------------------------------------
+    def upload_file(self, fileobj: IO[bytes], filename: str, content_type: str, project_name: str = "") -> dict:
+        """POST files/upload (multipart `file`): {"id", "attachment_url": "scaledata://…", ...}.
+
+        Not safe to retry blindly (each call stores a new file), so a TemporaryError is for
+        the person to retry, not a job.
+        """
+        data = {"project_name": project_name} if project_name else None
+        return self._request("POST", "files/upload", files={"file": (filename, fileobj, content_type)}, data=data)
 
     # --- batches -------------------------------------------------------------
     def create_batch(self, project: str, name: str, callback: str = "") -> dict:

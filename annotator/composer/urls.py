@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from annotator.composer import views
+from annotator.composer import upload, views
 from annotator.scale_rules import TASK_TYPES
 
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
         "library/attribute-sets/<uuid:attributeset_code>/delete/", views.attributeset_delete, name="attributeset_delete"
     ),
     path("media/", views.media_proxy, name="composer_media_proxy"),
+    path("upload/", upload.upload_attachment, name="compose_upload"),
     # One route per type rather than a <str:task_type> kwarg: only real types resolve.
     *[path(f"{t}/", views.compose_task, {"task_type": t}, name=f"compose_{t}") for t in TASK_TYPES],
     *[path(f"{t}/preview/", views.compose_preview, {"task_type": t}, name=f"compose_preview_{t}") for t in TASK_TYPES],
