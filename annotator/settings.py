@@ -402,6 +402,9 @@ CELERY_BEAT_SCHEDULE["send-run-summaries"] = _every("annotator.send_due_run_summ
 # selection has at least EXPORT_EMAIL_TASKS tasks or the zip at least EXPORT_EMAIL_BYTES.
 EXPORT_EMAIL_TASKS = envint("EXPORT_EMAIL_TASKS", "1000")
 EXPORT_EMAIL_BYTES = envint("EXPORT_EMAIL_BYTES", str(100 * 1024 * 1024))
+# Zips older than this many days are deleted (hourly pass); the export's page says so.
+EXPORT_KEEP_DAYS = envint("EXPORT_KEEP_DAYS", "7")
+CELERY_BEAT_SCHEDULE["delete-old-exports"] = _every("annotator.delete_old_exports", 3600.0)
 
 # --- Inbound input limits (docs/security.md, "Inbound input") -----------------
 # Bytes one composer request (preview, validate, submit, import) may carry. The

@@ -145,3 +145,25 @@ def test_the_table_csv_has_name_metadata_and_the_urls_of_our_copies(alice_client
     }
     assert by_id["street-2"]["result_urls"] == "" and by_id["street-2"]["metadata"] == ""
     assert "review" not in ",".join(rows[0].keys())  # no review feature yet: no column pretending
+
+
+def test_old_zips_are_deleted_and_the_page_offers_to_make_it_again(alice_client, users, settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.MEDIA_ROOT = tmp_path
+    seg(users, 1)
+    old = service.create(users.ws_a, users.alice, {"project": "street"}, ["scale"])
+    fresh = service.create(users.ws_a, users.alice, {"project": "street"}, ["scale"])
+    service.run(old.id)
+    service.run(fresh.id)
+    Export.objects.filter(id=old.id).update(finished_at=timezone.now() - timedelta(days=settings.EXPORT_KEEP_DAYS + 1))
+    zip_path = tmp_path / Export.objects.get(id=old.id).path
+    assert zip_path.exists()
+    assert service.delete_old() == 1
+    assert not zip_path.exists() and (tmp_path / Export.objects.get(id=fresh.id).path).exists()
+    page = alice_client.get(f"/exports/{old.code}/").content.decode()
+    assert "Expired" in page and "Make it again" in page and "project=street" in page
+    assert alice_client.get(f"/exports/{old.code}/download").status_code == 404
+    assert "expired" in alice_client.get("/exports/").content.decode()

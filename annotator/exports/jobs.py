@@ -20,3 +20,10 @@ def send_export_email(self, export_id: int) -> str:
         return service.send_ready_email(export_id)
     except Exception as e:
         raise self.retry(exc=e, countdown=min(10 * 2**self.request.retries, 600)) from e
+
+
+@shared_task(name="annotator.delete_old_exports", queue="default", ignore_result=True)
+def delete_old_exports() -> int:
+    from annotator.exports import service
+
+    return service.delete_old()

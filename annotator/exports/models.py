@@ -52,5 +52,10 @@ class Export(models.Model):
         return int(100 * self.done / self.total) if self.total else 0
 
     @property
+    def expired(self) -> bool:
+        """Done, and its zip deleted after EXPORT_KEEP_DAYS."""
+        return self.status == self.Status.DONE and not self.path
+
+    @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)

@@ -206,3 +206,20 @@ def send_ready_email(export_id: int) -> str:
         Export.objects.filter(id=export.id).update(emailed_at=None)
         raise
     return "sent"
+
+
+def delete_old(now=None) -> int:
+    """Delete the zips of exports older than EXPORT_KEEP_DAYS; the rows stay, marked expired."""
+    now = now or timezone.now()
+    old = Export.objects.filter(
+        status=Export.Status.DONE, finished_at__lt=now - timedelta(days=settings.EXPORT_KEEP_DAYS)
+    ).exclude(path="")
+    media = Path(settings.MEDIA_ROOT).resolve()
+    count = 0
+    for export in old.iterator():
+        path = (media / export.path).resolve()
+        if path.is_relative_to(media):
+            path.unlink(missing_ok=True)
+        Export.objects.filter(id=export.id).update(path="", size=0)
+        count += 1
+    return count

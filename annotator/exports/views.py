@@ -90,7 +90,11 @@ def export_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def export_detail(request: HttpRequest, export_code) -> HttpResponse:
     export = get_for_user(Export.objects.select_related("created_by"), request, code=export_code)
-    ctx = {"export": export, "format_labels": [FORMATS[f] for f in export.formats if f in FORMATS]}
+    ctx = {
+        "export": export,
+        "format_labels": [FORMATS[f] for f in export.formats if f in FORMATS],
+        "keep_days": settings.EXPORT_KEEP_DAYS,
+    }
     if request.htmx:
         response = render(request, "exports/detail.html#progress", ctx)
         # 286: htmx swaps this last version in and stops polling.
