@@ -73,3 +73,25 @@ class AttributeSet(LibraryItem):
 
     class Meta(LibraryItem.Meta):
         constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="composer_attributeset_unique_name")]
+
+
+class Draft(models.Model):
+    """What one person last had in the composer for one task type, kept as they type.
+
+    `data` is the form as the browser posts it (field name -> text), so restoring it is the
+    same path as an import or a template: nothing is re-interpreted.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+    task_type = models.CharField(max_length=32, choices=TaskType.choices)
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace", "task_type"], name="composer_draft_one_per_type")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.task_type} draft"

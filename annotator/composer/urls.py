@@ -21,4 +21,9 @@ urlpatterns = [
     # One route per type rather than a <str:task_type> kwarg: only real types resolve.
     *[path(f"{t}/", views.compose_task, {"task_type": t}, name=f"compose_{t}") for t in TASK_TYPES],
     *[path(f"{t}/preview/", views.compose_preview, {"task_type": t}, name=f"compose_preview_{t}") for t in TASK_TYPES],
+    *[path(f"{t}/draft/", views.draft_save, {"task_type": t}, name=f"compose_draft_{t}") for t in TASK_TYPES],
+    *[
+        path(f"{t}/draft/discard/", views.draft_discard, {"task_type": t}, name=f"compose_draft_discard_{t}")
+        for t in TASK_TYPES
+    ],
 ]

@@ -6,9 +6,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotator import fetch_quota, fetcher, markdown, safe_files, scale_rules
@@ -17,7 +18,7 @@ from annotator.composer import compose as composing
 from annotator.composer import importing
 from annotator.composer.forms import ComposeForm, template_payload
 from annotator.composer.matrix import when_asked
-from annotator.composer.models import AttributeSet, GeometryPreset, LabelSet, TaskTemplate
+from annotator.composer.models import AttributeSet, Draft, GeometryPreset, LabelSet, TaskTemplate
 from annotator.submission import pipeline
 from annotator.tasks.models import TaskType
 
@@ -123,12 +124,14 @@ def _render_composer(
     result=None,
     pasted: str = "",
     paste_error: importing.PasteError | None = None,
+    draft: Draft | None = None,
 ) -> HttpResponse:
     workspace = require_workspace(request)
     ctx = {
         "task_type": task_type,
         "task_type_label": TaskType(task_type).label,
         "samples": _samples(workspace, task_type),
+        "draft": draft,
         "field_issues": field_issues(form, result),
         # After a POST every problem is shown at once; a fresh form shows none until touched.
         "all_touched": form.is_bound,
@@ -165,6 +168,14 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
     task_type = _task_type(task_type)
     workspace = require_workspace(request)
     if request.method == "GET":
+        draft = Draft.objects.filter(user=request.user, workspace=workspace, task_type=task_type).first()
+        if draft is not None and draft.data:
+            # Back where they left off: the draft kept as they typed, with a way to start afresh.
+            blank = ComposeForm(task_type=task_type)
+            form = ComposeForm(
+                task_type=task_type, initial=importing.initial_for(_draft_fields(blank, draft.data), blank)
+            )
+            return _render_composer(request, task_type, form, draft=draft)
         return _render_composer(request, task_type, ComposeForm(task_type=task_type, initial=_defaults(workspace)))
 
     too_large = _too_large(request)
@@ -185,12 +196,45 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
         return _save_to_library(request, task_type, composition, action)
     if action == "submit" and composition.is_valid:
         task = pipeline.create_task(workspace, request.user, task_type, composition.payload)
+        Draft.objects.filter(user=request.user, workspace=workspace, task_type=task_type).delete()
         messages.success(request, "The task is queued for submission to Scale.")
         try:
             return redirect(reverse("task_detail", kwargs={"task_code": task.code}))
         except NoReverseMatch:
             return redirect(f"compose_{task_type}")
     return _render_composer(request, task_type, composition.form, result=composition)
+
+
+def _draft_fields(form: ComposeForm, data: Any) -> dict[str, str]:
+    """The composer's own fields of a posted form or stored draft (text values only)."""
+    if not isinstance(data, dict) and not hasattr(data, "getlist"):
+        return {}
+    return {name: data[name] for name in form.fields if isinstance(data.get(name), str)}
+
+
+@login_required
+@require_POST
+def draft_save(request: HttpRequest, task_type: str) -> HttpResponse:
+    """Keep what is in the composer now (the browser calls this as the person types)."""
+    task_type = _task_type(task_type)
+    workspace = require_workspace(request)
+    if _too_large(request):
+        return JsonResponse({"saved": False, "reason": "too large to keep as a draft"}, status=413)
+    data = _draft_fields(ComposeForm(task_type=task_type), request.POST)
+    draft, _ = Draft.objects.update_or_create(
+        user=request.user, workspace=workspace, task_type=task_type, defaults={"data": data}
+    )
+    return JsonResponse({"saved": True, "at": timezone.localtime(draft.updated_at).strftime("%H:%M")})
+
+
+@login_required
+@require_POST
+def draft_discard(request: HttpRequest, task_type: str) -> HttpResponse:
+    task_type = _task_type(task_type)
+    workspace = require_workspace(request)
+    Draft.objects.filter(user=request.user, workspace=workspace, task_type=task_type).delete()
+    messages.info(request, "Draft discarded: a fresh form.")
+    return redirect(f"compose_{task_type}")
 
 
 def field_issues(form: ComposeForm, result: composing.Composition | None) -> dict[str, list[composing.Issue]]:

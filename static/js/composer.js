@@ -549,7 +549,9 @@
       }, "add"));
     }
     render();
+    var generation = root.dataset.generation;
     document.addEventListener("composer:leaves", function () {
+      if (root.dataset.generation !== generation) return;  // an undo restarted this builder
       // Label pickers follow the label builders: redraw only when the leaves really changed (a
       // change event can fire while the focus is between two fields, and a redraw then would
       // drop it), and never while someone types in here.
@@ -699,7 +701,9 @@
       }, "add"));
     }
     render();
+    var generation = root.dataset.generation;
     document.addEventListener("composer:leaves", function () {
+      if (root.dataset.generation !== generation) return;
       if (JSON.stringify(currentLeaves()) !== shownLeaves && !root.contains(document.activeElement)) render();
     });
   }
@@ -1008,17 +1012,115 @@
   var BUILDERS = { labels: labelsBuilder, geometries: geometriesBuilder, attributes: attributesBuilder,
     links: linksBuilder, chips: chipsBuilder, metadata: metadataBuilder };
 
-  function start() {
-    form = document.getElementById("compose-form");
-    if (!form) return;
+  // (Re)starts every builder from its hidden field; an undo restores the fields and calls this.
+  function startBuilders() {
     // Builders that list labels must start after the label builders exist.
     var order = ["labels", "geometries", "chips", "metadata", "attributes", "links"];
     order.forEach(function (kind) {
       form.querySelectorAll('[data-builder="' + kind + '"]').forEach(function (root) {
         var input = document.getElementById(root.dataset.target);
+        root.dataset.generation = String(Number(root.dataset.generation || 0) + 1);
         if (input) BUILDERS[kind](root, input);
       });
     });
+  }
+
+  // ---- never lose work: undo/redo across every field and builder, a draft kept as you type --
+  var history = [], future = [], current = null, dirty = false;
+  var HISTORY_LIMIT = 200;
+
+  function snapshot() {
+    var state = {};
+    Array.prototype.forEach.call(form.elements, function (node) {
+      if (!node.name || node.name === "import_json" || node.name === "csrfmiddlewaretoken") return;
+      if (node.type === "submit" || node.type === "button" || node.type === "file") return;
+      state[node.name] = node.value;
+    });
+    return state;
+  }
+
+  function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+
+  // Called (debounced) after any change: one undo step per burst of typing or per builder action.
+  function record() {
+    var now = snapshot();
+    if (current && same(now, current)) return;
+    if (current) { history.push(current); if (history.length > HISTORY_LIMIT) history.shift(); }
+    current = now;
+    future = [];
+    historyButtons();
+    markDirty();
+  }
+  var recordSoon = debounce(record, 350);
+
+  function restore(state) {
+    Array.prototype.forEach.call(form.elements, function (node) {
+      if (node.name && Object.prototype.hasOwnProperty.call(state, node.name)) node.value = state[node.name];
+    });
+    current = state;
+    startBuilders();
+    renderMedia();
+    form.dispatchEvent(new CustomEvent("composer:changed", { bubbles: true }));
+    document.dispatchEvent(new CustomEvent("composer:leaves"));
+    historyButtons();
+    markDirty();
+  }
+
+  function undo() {
+    record();  // a pending burst of typing becomes its own step first
+    if (!history.length) return;
+    future.push(current);
+    restore(history.pop());
+    announce("Undone.");
+  }
+
+  function redo() {
+    if (!future.length) return;
+    history.push(current);
+    restore(future.pop());
+    announce("Redone.");
+  }
+
+  function historyButtons() {
+    var undoButton = document.getElementById("undo-button"), redoButton = document.getElementById("redo-button");
+    if (undoButton) undoButton.disabled = !history.length && same(snapshot(), current);
+    if (redoButton) redoButton.disabled = !future.length;
+  }
+
+  function announce(text) {
+    var status = document.getElementById("draft-status");
+    if (status) status.textContent = text;
+  }
+
+  function draftBody() {
+    var body = new FormData(form);
+    body.delete("import_json");
+    return body;
+  }
+
+  function markDirty() {
+    dirty = true;
+    saveDraftSoon();
+  }
+
+  function saveDraft() {
+    if (!form.dataset.draftUrl || form.dataset.submitting) return;
+    var sent = JSON.stringify(current);
+    fetch(form.dataset.draftUrl, { method: "POST", body: draftBody(), credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) {
+        if (!answer || !answer.saved) { announce("Draft not saved: it is kept in this page only."); return; }
+        if (JSON.stringify(current) === sent) dirty = false;
+        announce("Draft saved at " + answer.at + ".");
+      })
+      .catch(function () { announce("Draft not saved (offline?): keep this page open."); });
+  }
+  var saveDraftSoon = debounce(saveDraft, 1200);
+
+  function start() {
+    form = document.getElementById("compose-form");
+    if (!form) return;
+    startBuilders();
     form.querySelectorAll("input[data-json-into]").forEach(function (upload) {
       upload.addEventListener("change", function () {
         var file = upload.files && upload.files[0];
@@ -1070,6 +1172,33 @@
     renderMedia();
     placeIssues();
     caretAtImportError();
+    current = snapshot();
+    ["input", "change", "composer:changed"].forEach(function (type) {
+      form.addEventListener(type, function (e) {
+        if (e.target && e.target.id === "library-name") return;
+        dirty = true;  // at once: a click away right after typing must still be asked about
+        recordSoon();
+      });
+    });
+    var undoButton = document.getElementById("undo-button"), redoButton = document.getElementById("redo-button");
+    if (undoButton) undoButton.addEventListener("click", undo);
+    if (redoButton) redoButton.addEventListener("click", redo);
+    historyButtons();
+    document.addEventListener("keydown", function (e) {
+      if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
+      var key = e.key.toLowerCase();
+      if (key !== "z" && key !== "y") return;
+      if (e.target && e.target.id === "import-json") return;  // the paste box keeps its own undo
+      e.preventDefault();
+      if (key === "y" || e.shiftKey) redo(); else undo();
+    });
+    // Leaving with changes not yet kept as a draft: ask first, and send them on the way out.
+    window.addEventListener("beforeunload", function (e) {
+      if (!dirty || form.dataset.submitting) return;
+      if (navigator.sendBeacon && form.dataset.draftUrl) navigator.sendBeacon(form.dataset.draftUrl, draftBody());
+      e.preventDefault();
+      e.returnValue = "";
+    });
   }
 
   // The sandbox's sample media: one click fills the field and shows the preview. Frames replace a
