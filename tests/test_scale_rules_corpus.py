@@ -105,9 +105,39 @@ def sandbox_client(client, db, settings):
     return client
 
 
+# The project params Scale's segmentation-hypothesis page shows for its example; the
+# "project only" entries leave their labels to this project.
+PROJECT_PARAMS = {"kitten_labeling": {"labels": [{"choice": "car"}, {"choice": "person", "instance_label": True}]}}
+
+
+def _account_like_theirs(client) -> None:
+    """The projects and batches the payloads name, as their authors' Scale accounts had them."""
+    projects: dict[str, str] = {}
+    batches: dict[str, str] = {}
+    for entry in ENTRIES.values():
+        payload = entry["payload"]
+        if isinstance(payload.get("project"), str):
+            projects[payload["project"]] = entry["task_type"]
+            if isinstance(payload.get("batch"), str):
+                batches[payload["batch"]] = payload["project"]
+    for project, task_type in projects.items():
+        params = PROJECT_PARAMS.get(project, {})
+        body = {"type": task_type, "name": project, "params": params}
+        response = client.post("/sandbox/v1/projects", json.dumps(body), content_type="application/json")
+        if response.status_code == 409:  # the sandbox account comes with some projects: set their params
+            url = f"/sandbox/v1/projects/{project}/setParams"
+            response = client.post(url, json.dumps(params), content_type="application/json")
+        assert response.status_code == 200, response.content[:300]
+    for batch, project in batches.items():
+        body = {"project": project, "name": batch}
+        response = client.post("/sandbox/v1/batches", json.dumps(body), content_type="application/json")
+        assert response.status_code in (200, 409), response.content[:300]  # 409: the account has it already
+
+
 def test_the_sandbox_creates_every_accepted_payload_and_refuses_every_refused_one(sandbox_client):
     from annotator.sandbox.models import SandboxTask
 
+    _account_like_theirs(sandbox_client)
     for name, entry in ENTRIES.items():
         payload = dict(entry["payload"])
         if isinstance(payload.get("unique_id"), str):

@@ -180,3 +180,17 @@ def test_the_dry_run_warnings_read_well_in_a_browser(page, live_server, width):
     support.ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(support.ARTIFACTS / f"bulk-dry-run-warnings-{width}.png"), full_page=True)
     assert page.js_errors == []
+
+
+def test_a_unique_id_longer_than_the_dashboard_stores_is_a_clear_error_not_a_crash(alice_client, users, template):
+    # Scale documents no limit (so the rules only warn past 1,024); our task table holds 255.
+    long_id = "u" * 256
+    plan = bulk.plan(users.ws_a, template, f"attachment,unique_id\nhttps://e.org/a.png,{long_id}\n".encode(), "a.csv")
+    assert [(e.row, e.path, e.message) for e in plan.errors] == [
+        (1, "unique_id", "is longer than the 255 characters this dashboard stores")
+    ]
+    form = {"attachment": "s3://b/a.png", "labels_json": json.dumps(["car"]), "unique_id": long_id, "action": "submit"}
+    response = alice_client.post("/compose/segmentannotation/", form)
+    assert response.status_code == 200
+    assert "Ensure this value has at most 255 characters (it has 256)." in response.content.decode()
+    assert not Task.objects.exists()

@@ -10,6 +10,7 @@ from django import forms
 
 from annotator import inbound, scale_rules
 from annotator.composer.models import PER_TASK_FIELDS
+from annotator.tasks.models import UNIQUE_ID_MAX_LENGTH
 
 # attachment_type's choice for "send no attachment_type at all", so an imported payload
 # without one comes back without one (build_payload otherwise writes the inferred value).
@@ -167,6 +168,7 @@ class ComposeForm(forms.Form):
     )
     unique_id = forms.CharField(
         required=False,
+        max_length=UNIQUE_ID_MAX_LENGTH,  # what the task table stores
         label="Unique ID",
         help_text="Leave empty to get one made for you; Scale refuses a second task with the same ID.",
     )

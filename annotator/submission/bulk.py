@@ -39,7 +39,7 @@ from annotator import inbound, scale_rules
 from annotator.accounts.models import Workspace
 from annotator.scale_client import DuplicateError, TemporaryError
 from annotator.submission import pipeline
-from annotator.tasks.models import SubmissionGroup, Task, TaskEvent
+from annotator.tasks.models import UNIQUE_ID_MAX_LENGTH, SubmissionGroup, Task, TaskEvent
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +399,12 @@ def plan(
         for finding in scale_rules.validate(template.task_type, payload):
             target = row.errors if finding.is_error else row.warnings
             target.append(RowError(number, finding.path, finding.message))
+        if len(row.unique_id) > UNIQUE_ID_MAX_LENGTH:
+            row.errors.append(
+                RowError(
+                    number, "unique_id", f"is longer than the {UNIQUE_ID_MAX_LENGTH} characters this dashboard stores"
+                )
+            )
         if row.unique_id in seen:
             row.errors.append(RowError(number, "unique_id", f"is the same as row {seen[row.unique_id]}'s"))
         else:

@@ -51,6 +51,11 @@ def attachment_name(url: str) -> str:
     return name[:120]
 
 
+# The longest unique_id this dashboard stores (Scale documents no limit): longer ones are
+# refused with a clear message in the composer and the bulk dry run, never a database error.
+UNIQUE_ID_MAX_LENGTH = 255
+
+
 class Task(models.Model):
     """One Scale annotation task: the payload we send and everything we learn back."""
 
@@ -76,7 +81,7 @@ class Task(models.Model):
     # Exactly what is (or was) sent to Scale, unique_id included.
     payload = models.JSONField()
     # Stable across retries, so an ambiguous failure can never create a second task.
-    unique_id = models.CharField(max_length=255)
+    unique_id = models.CharField(max_length=UNIQUE_ID_MAX_LENGTH)
     # A name for people (the table, the task page, emails); never sent to Scale.
     name = models.CharField(max_length=200, blank=True)
     # A failed or errored task sent again is a new task (a new unique_id at Scale), linked to the old.
