@@ -251,9 +251,35 @@ def test_bulk_retry_requeues_failed_tasks_only(alice_client, users, django_captu
 def test_bulk_cancel_enqueues_a_cancel_for_pending_tasks_only(alice_client, users, django_capture_on_commit_callbacks):
     pending = make_task(users.ws_a, users.alice, unique_id="p")
     done = make_task(users.ws_a, users.alice, unique_id="d", scale_status="completed", scale_task_id="e" * 24)
+    selected = {"action": "cancel", "task": [str(pending.code), str(done.code)], "back": "status=pending"}
+    # First a confirmation: nothing is cancelled yet.
     with django_capture_on_commit_callbacks(execute=False) as jobs:
-        alice_client.post("/tasks/bulk/", {"action": "cancel", "task": [str(pending.code), str(done.code)]})
-    assert len(jobs) == 1
+        confirm = alice_client.post("/tasks/bulk/", selected)
+    assert confirm.status_code == 200 and len(jobs) == 0
+    page = confirm.content.decode()
+    assert "Cancel 1 task at Scale?" in page and "This cannot be undone." in page
+    assert f'name="task" value="{pending.code}"' in page and str(done.code) not in page
+    with django_capture_on_commit_callbacks(execute=False) as jobs:
+        response = alice_client.post("/tasks/bulk/", {**selected, "confirmed": "1"})
+    assert len(jobs) == 1 and response["Location"] == "/tasks/?status=pending"
+
+
+def test_bulk_resubmit_makes_one_linked_task_per_failed_or_errored_task(alice_client, users):
+    errored = make_task(users.ws_a, users.alice, unique_id="e1", scale_status="error")
+    failed = make_task(
+        users.ws_a, users.alice, unique_id="f1", state=Task.State.FAILED, scale_status="", scale_task_id=""
+    )
+    done = make_task(users.ws_a, users.alice, unique_id="d1", scale_status="completed", scale_task_id="e" * 24)
+    picked = {"action": "resubmit", "task": [str(errored.code), str(failed.code), str(done.code)]}
+    response = alice_client.post("/tasks/bulk/", picked, follow=True)
+    assert "Resubmitted 2 task(s) as new linked tasks. 1 skipped" in response.content.decode()
+    assert set(Task.objects.filter(resubmission_of__isnull=False).values_list("resubmission_of", flat=True)) == {
+        errored.pk,
+        failed.pk,
+    }
+    again = alice_client.post("/tasks/bulk/", picked, follow=True)  # twice: nothing new
+    assert "Resubmitted 0 task(s) as new linked tasks. 2 had been resubmitted before." in again.content.decode()
+    assert Task.objects.count() == 5
 
 
 def test_it_exports_the_current_view_as_csv(alice_client, users):

@@ -87,7 +87,7 @@ def test_the_run_page_counts_by_scale_status_and_links_to_its_tasks_and_export(u
     counts = page.context["at_scale"].as_dict()
     assert counts == {"pending": 1, "completed": 1, "error": 1, "canceled": 0, "failed": 1}
     assert f'href="/tasks/?run={group.code}"' in html and f'href="/exports/new/?run={group.code}"' in html
-    assert f'/tasks/?run={group.code}&amp;status=error' in html
+    assert f"/tasks/?run={group.code}&amp;status=error" in html
     poll = alice_client.get(f"/submit/groups/{group.code}/?part=scale", HTTP_HX_REQUEST="true")
     assert poll.status_code == 200 and b"every 3s" in poll.content
     finish(users, tasks[3], "canceled")

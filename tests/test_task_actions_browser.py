@@ -90,3 +90,24 @@ def test_an_errored_task_is_resubmitted_as_a_new_linked_task(page, live_server, 
         worker.stop()
     assert Task.objects.count() == 2
     assert page.js_errors == []
+
+
+def test_cancelling_a_selection_in_the_table_asks_first(page, live_server, users):
+    from tests.test_callbacks_receiver import make_task
+
+    pending = make_task(users.ws_a, users.alice, unique_id="p-1", name="Shop front")
+    make_task(users.ws_a, users.alice, unique_id="d-1", scale_status="completed", scale_task_id="e" * 24)
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/tasks/?tag=&sort=created_desc")
+    page.check("#select-all")
+    page.click("button[value=cancel]")
+    page.wait_for_url("**/tasks/bulk/")
+    assert page.locator("h1").text_content() == "Cancel 1 task at Scale?"
+    assert "1 other selected task is not pending at Scale" in page.text_content("main")
+    assert page.locator(".confirm-list li").all_text_contents()[0].startswith("Shop front")
+    page.screenshot(path=str(support.ARTIFACTS / "tasks-bulk-cancel-confirm.png"), full_page=True)
+    page.click("#keep-tasks")
+    page.wait_for_url("**/tasks/*")
+    pending.refresh_from_db()
+    assert pending.display_status == "pending"
+    assert page.js_errors == []

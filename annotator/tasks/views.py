@@ -360,8 +360,13 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     tasks = list(Task.objects.filter(workspace=workspace, code__in=codes))
     action = request.POST.get("action")
     back = request.POST.get("back", "")
+    if action == "cancel" and request.POST.get("confirmed") != "1":
+        # Cancelling cannot be undone: say what will happen, then ask.
+        pending = [t for t in tasks if _cancellable(t)]
+        ctx = {"pending": pending, "skipped": len(tasks) - len(pending), "back": back}
+        return render(request, "tasks/bulk_cancel_confirm.html", ctx)
     if action == "cancel":
-        pending = [t for t in tasks if t.display_status == "pending" and t.scale_task_id]
+        pending = [t for t in tasks if _cancellable(t)]
         for t in pending:
             jobs.cancel_at_scale.delay_on_commit(t.id, request.user.id)
         skipped = len(tasks) - len(pending)
@@ -378,9 +383,18 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
             f"Queued {retried} failed task(s) again."
             + (f" {skipped} skipped: only failed submissions can be retried." if skipped else ""),
         )
+    elif action == "resubmit":
+        made = [resubmit(t, request.user)[1] for t in tasks if t.display_status in RESUBMITTABLE]
+        skipped = len(tasks) - len(made)
+        messages.success(
+            request,
+            f"Resubmitted {sum(made)} task(s) as new linked tasks."
+            + (f" {len(made) - sum(made)} had been resubmitted before." if len(made) > sum(made) else "")
+            + (f" {skipped} skipped: only failed or errored tasks are resubmitted." if skipped else ""),
+        )
     else:
         messages.error(request, "Choose an action for the selected tasks.")
-    if not tasks and action in ("cancel", "retry"):
+    if not tasks and action in ("cancel", "retry", "resubmit"):
         messages.info(request, "No tasks were selected.")
     # `back` is the table's query string, appended after "?": it cannot leave the site.
     return redirect(reverse("task_list") + (f"?{back}" if back else ""))
@@ -626,10 +640,6 @@ def again_payload(task: Task) -> dict:
 @require_POST
 def task_resubmit(request: HttpRequest, task_code) -> HttpResponse:
     """Send a failed or errored task again, as a new task linked to this one."""
-    from django.db import transaction
-
-    from annotator.submission import pipeline
-
     task = get_for_user(Task.objects.select_related("workspace"), request, code=task_code)
     earlier = task.resubmissions.order_by("created_at").first()
     if earlier is not None:
@@ -639,19 +649,30 @@ def task_resubmit(request: HttpRequest, task_code) -> HttpResponse:
     if task.display_status not in RESUBMITTABLE:
         messages.error(request, f"Only a failed or errored task can be resubmitted; this one is {task.display_status}.")
         return redirect("task_detail", task_code=task.code)
+    new, _ = resubmit(task, request.user)
+    messages.success(request, f"Resubmitted as a new task (the {task.display_status} one stays as it was).")
+    return redirect("task_detail", task_code=new.code)
+
+
+def resubmit(task: Task, user) -> tuple[Task, bool]:
+    """The task's resubmission: made now (True), or the one made before (False)."""
+    from django.db import transaction
+
+    from annotator.submission import pipeline
+
     with transaction.atomic():
         # Locked: two requests at once make one new task.
         Task.objects.select_for_update().filter(pk=task.pk).first()
-        if task.resubmissions.exists():
-            return redirect("task_detail", task_code=task.resubmissions.first().code)
+        earlier = task.resubmissions.order_by("created_at").first()
+        if earlier is not None:
+            return earlier, False
         new = pipeline.create_task(
-            task.workspace, request.user, task.task_type, again_payload(task), group=task.group, name=task.name
+            task.workspace, user, task.task_type, again_payload(task), group=task.group, name=task.name
         )
         Task.objects.filter(pk=new.pk).update(resubmission_of=task)
         TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.SUBMISSION, message=f"Resubmitted as {new.unique_id}")
         TaskEvent.objects.create(task=new, kind=TaskEvent.Kind.SUBMISSION, message=f"Resubmission of {task.unique_id}")
-    messages.success(request, f"Resubmitted as a new task (the {task.display_status} one stays as it was).")
-    return redirect("task_detail", task_code=new.code)
+    return new, True
 
 
 def _cancellable(task: Task) -> bool:
