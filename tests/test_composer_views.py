@@ -250,3 +250,38 @@ def test_a_template_can_be_renamed_but_not_onto_another_ones_name(alice_client, 
     first.refresh_from_db()
     assert first.name == "Uno"
     assert "Another template is already called “Two”." in response.content.decode()
+
+
+def test_a_draft_keeps_only_the_composers_fields_per_person_and_type(alice_client, ws, users):
+    from django.test import Client
+
+    from annotator.composer.models import Draft
+
+    response = alice_client.post(
+        "/compose/segmentannotation/draft/",
+        {"instruction": "  kept", "labels_json": '["car"]', "import_json": "{}", "sneaky": "x", "action": "submit"},
+    )
+    assert response.status_code == 200 and response.json()["saved"] is True
+    draft = Draft.objects.get(user=users.alice, task_type="segmentannotation")
+    assert draft.data == {"instruction": "  kept", "labels_json": '["car"]'}
+    assert Task.objects.count() == 0  # a draft is never a submit
+    page = alice_client.get("/compose/segmentannotation/").content.decode()
+    assert "Restored your draft from" in page and ">\n  kept</textarea>" in page
+    # Bob, in the same workspace, starts from a blank form; the other task types too.
+    bob = Client()
+    bob.force_login(users.bob)
+    assert "Restored your draft" not in bob.get("/compose/segmentannotation/").content.decode()
+    assert "Restored your draft" not in alice_client.get("/compose/videoannotation/").content.decode()
+    # A submit that goes through clears the draft.
+    alice_client.post("/compose/segmentannotation/", {**VALID_SEGMENTATION, "action": "submit"})
+    assert not Draft.objects.filter(user=users.alice).exists()
+
+
+def test_a_draft_too_large_to_keep_is_refused_and_discard_needs_a_post(alice_client, ws, settings):
+    from annotator.composer.models import Draft
+
+    settings.COMPOSER_MAX_BYTES = 1000
+    response = alice_client.post("/compose/segmentannotation/draft/", {"instruction": "x" * 5000})
+    assert response.status_code == 413 and response.json()["saved"] is False
+    assert not Draft.objects.exists()
+    assert alice_client.get("/compose/segmentannotation/draft/discard/").status_code == 405

@@ -169,6 +169,8 @@
     this.onChange = options.onChange;
     this.what = options.what || "label";
     this.keyPrefix = options.keyPrefix || "t";
+    this.maxTop = options.maxTop || 0;
+    this.pasting = false;
     this.root = el("div", { "class": "tree-editor" });
     this.render();
   }
@@ -189,6 +191,77 @@
       var inputs = self.root.querySelectorAll(":scope > ol > li > .tree-row input.label-name");
       if (inputs.length) inputs[inputs.length - 1].focus();
     }, "add"));
+    var paste = button("Paste a list", "Paste many " + this.what + "s at once", function () {
+      self.pasting = !self.pasting;
+      self.render();
+      var box = self.root.querySelector("textarea.paste-labels");
+      if (box) box.focus();
+    }, "add paste-toggle");
+    paste.setAttribute("aria-expanded", this.pasting ? "true" : "false");
+    this.root.appendChild(paste);
+    if (this.pasting) this.root.appendChild(this.pastePanel());
+    this.root.appendChild(el("p", { "class": "help tree-status", role: "status", "aria-live": "polite" }));
+  };
+
+  // One name per line; deeper indentation (spaces or tabs) than the line above makes a sub-entry.
+  // "- " and "* " list markers are taken off, so a markdown list pastes as it reads.
+  function parseOutline(text) {
+    var root = { subchoices: [] }, stack = [{ indent: -1, node: root }];
+    text.split(/\r?\n/).forEach(function (raw) {
+      var line = raw.replace(/\t/g, "    ");
+      var name = line.trim().replace(/^[-*•]\s+/, "");
+      if (!name) return;
+      var indent = line.length - line.replace(/^\s+/, "").length;
+      while (stack.length > 1 && stack[stack.length - 1].indent >= indent) stack.pop();
+      var parent = stack[stack.length - 1].node;
+      parent.subchoices = parent.subchoices || [];
+      var node = { choice: name };
+      parent.subchoices.push(node);
+      stack.push({ indent: indent, node: node });
+    });
+    return root.subchoices;
+  }
+
+  function countNodes(nodes) {
+    return nodes.reduce(function (n, node) { return n + 1 + countNodes(node.subchoices || []); }, 0);
+  }
+
+  TreeEditor.prototype.pastePanel = function () {
+    var self = this;
+    var id = nextId("paste");
+    var box = el("textarea", { id: id, rows: 8, spellcheck: "false", "class": "paste-labels",
+      placeholder: "vehicle\n  car\n  truck\nroad\nsky" });
+    var note = el("p", { "class": "help", "aria-live": "polite" });
+    var panel = el("div", { "class": "paste-panel" }, [
+      el("label", { "for": id, text: "Paste " + this.what + "s: one per line; indent a line to make it a sub-" + this.what + " of the line above" }),
+      box,
+      el("div", { "class": "row" }, [
+        button("Add these " + this.what + "s", "Add the pasted " + this.what + "s", function () {
+          var nodes = parseOutline(box.value);
+          if (!nodes.length) { note.textContent = "Nothing to add: type or paste one " + self.what + " per line."; box.focus(); return; }
+          Array.prototype.push.apply(self.nodes, nodes);
+          self.pasting = false;
+          self.changed(true);
+          var again = self.root.querySelector("button.paste-toggle");
+          if (again) again.focus();
+          var added = countNodes(nodes);
+          var max = self.maxTop;
+          var message = "Added " + added + " " + self.what + (added === 1 ? "" : "s") + ".";
+          if (max && self.nodes.length > max) {
+            message += " Scale takes at most " + max + " top-level " + self.what + "s; this list has " + self.nodes.length + ".";
+          }
+          self.announce(message);
+        }, "primary"),
+        button("Cancel", "Close the paste box", function () { self.pasting = false; self.changed(true); })
+      ]),
+      note
+    ]);
+    return panel;
+  };
+
+  TreeEditor.prototype.announce = function (message) {
+    var status = this.root.querySelector(".tree-status");
+    if (status) status.textContent = message;
   };
 
   TreeEditor.prototype.list = function (nodes, path, depth) {
@@ -280,7 +353,8 @@
       var menu = libraryMenu("labels", function (value) { start(value); commit(input, value); });
       if (menu) root.appendChild(menu);
       editor = new TreeEditor({ nodes: normalizeLabels(labels), instance: root.dataset.instance === "1", what: "label",
-        keyPrefix: "labels", onChange: function (value) { commit(input, value); } });
+        keyPrefix: "labels", maxTop: Number(root.dataset.maxLabels || 0),
+        onChange: function (value) { commit(input, value); } });
       root.appendChild(editor.root);
     }
     start(readJSON(input, []));
@@ -1220,12 +1294,12 @@
   // ---- problems where the eye is -----------------------------------------------------------
   // The control a problem belongs to: the field itself, or inside a builder the input its path
   // names (geometries.box.min_width, labels[1], annotation_attributes.color.description).
-  function controlFor(name, path) {
+  function controlFor(name, path, exactOnly) {
     var field = document.getElementById("id_" + name);
     var builder = form.querySelector('.builder[data-target="id_' + name + '"]');
     if (builder) {
       var exact = builderControl(builder, path || "");
-      if (exact) return exact;
+      if (exact || exactOnly) return exact;
       return builder.querySelector("input, select, textarea, button") || builder;
     }
     if (field && field.type !== "hidden") return field;
@@ -1273,7 +1347,9 @@
       var fieldWrap = document.getElementById("field-" + name);
       if (fieldWrap) fieldWrap.classList.toggle("has-error", errors.length > 0);
       box.querySelectorAll("p[data-path]").forEach(function (p) {
-        var control = controlFor(name, p.dataset.path);
+        // A problem of a whole builder (e.g. "labels") stays below it, and marks the builder.
+        var control = controlFor(name, p.dataset.path, true) ||
+          form.querySelector('.builder[data-target="id_' + name + '"]') || controlFor(name, p.dataset.path);
         if (!control) return;
         if (p.classList.contains("error")) {
           control.setAttribute("aria-invalid", "true");
