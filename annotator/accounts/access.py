@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -15,8 +16,12 @@ def for_user(queryset: QuerySet[M], request: HttpRequest, field: str = "workspac
 
 
 def get_for_user(queryset: QuerySet[M], request: HttpRequest, field: str = "workspace", **lookup) -> M:
-    # 404, not 403: another team's object ids must not even be confirmed to exist.
-    obj = for_user(queryset, request, field).filter(**lookup).first()
+    # 404, not 403: another team's object ids must not even be confirmed to exist. A value
+    # that is not even a valid id (a code that is no UUID) is the same 404, not a 500.
+    try:
+        obj = for_user(queryset, request, field).filter(**lookup).first()
+    except (ValidationError, ValueError, OverflowError):
+        obj = None
     if obj is None:
         raise Http404("Not found")
     return obj

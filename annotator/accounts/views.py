@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from annotator import inbound
 from annotator.accounts.access import require_workspace
 from annotator.accounts.forms import (
     NotificationForm,
@@ -92,8 +93,9 @@ def _reset_sandbox_key(request: HttpRequest, workspace: Workspace) -> HttpRespon
 @login_required
 @require_POST
 def workspace_switch(request: HttpRequest) -> HttpResponse:
-    code = request.POST.get("workspace", "")
-    if not Workspace.objects.filter(members=request.user, code=code).exists():
+    code = inbound.parse_uuid(request.POST.get("workspace", ""))
+    if code is None or not Workspace.objects.filter(members=request.user, code=code).exists():
         raise Http404("Not found")
+    code = str(code)
     request.session[SESSION_KEY] = code
     return redirect("home")

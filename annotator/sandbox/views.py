@@ -392,8 +392,9 @@ TIME_FILTERS = {
 def task_list(request: HttpRequest, account: SandboxAccount) -> dict:
     query = request.GET
     raw_limit = query.get("limit") or "100"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
-        raise ApiError(400, f"limit must be a whole number from 1 to 100, got {raw_limit!r}.")
+    # At most three ASCII digits: int() of 5,000 digits raises, and isdigit() also accepts "٣".
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3) or not 1 <= int(raw_limit) <= 100:
+        raise ApiError(400, f"limit must be a whole number from 1 to 100, got {raw_limit[:20]!r}.")
     limit = int(raw_limit)
     tasks = SandboxTask.objects.filter(account=account)
     lifecycle.finish_due(tasks)  # reading is one of the ways tasks complete

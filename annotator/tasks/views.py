@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -214,7 +214,7 @@ def filtered(workspace, f: Filters) -> QuerySet[Task]:
     tz = timezone.get_current_timezone()
     if f.since:
         qs = qs.filter(created_at__gte=datetime.combine(f.since, time.min, tz))
-    if f.until:
+    if f.until and f.until < date.max:  # "until 9999-12-31" bounds nothing (and the next day does not exist)
         qs = qs.filter(created_at__lt=datetime.combine(f.until + timedelta(days=1), time.min, tz))
     if f.q:
         qs = qs.filter(search_q(f.q))
@@ -318,8 +318,12 @@ def _inserts_new_rows(f: Filters) -> bool:
 
 def _moment(text: str) -> datetime | None:
     try:
-        return parse_datetime(text)
-    except ValueError:  # well-formed but impossible, e.g. T99:99:99
+        moment = parse_datetime(text[:64])
+        # In UTC now: 9999-12-31T23:59:59-23:59 is a valid string but no database can hold it.
+        if moment is None:
+            return None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # well-formed but impossible, e.g. T99:99:99
         return None
 
 
@@ -356,7 +360,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     from annotator.tasks import jobs
 
     workspace = require_workspace(request)
-    codes = [c for c in request.POST.getlist("task") if re.fullmatch(r"[0-9a-fA-F-]{32,36}", c)][:500]
+    codes = [code for c in request.POST.getlist("task")[:500] if (code := inbound.parse_uuid(c)) is not None]
     tasks = list(Task.objects.filter(workspace=workspace, code__in=codes))
     action = request.POST.get("action")
     back = request.POST.get("back", "")
