@@ -414,6 +414,7 @@ def test_the_zip_is_written_whole_or_not_at_all(tmp_path):
     with pytest.raises(RuntimeError):
         write_export(boom(), ["coco"], tmp_path / "x.zip")
     assert not (tmp_path / "x.zip").exists()
+    assert not (tmp_path / "x.zip.partial").exists()
 
 
 def test_rle_is_pycocotools_compressed_rle(tmp_path, exported):

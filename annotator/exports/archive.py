@@ -453,15 +453,19 @@ def write_export(
     """Write the zip at `path` (via a temporary name: a reader never sees half a zip)."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    with (
-        tempfile.TemporaryDirectory(prefix="export-") as work,
-        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=6) as zf,
-    ):
-        exporter = Exporter(zf, set(formats), Path(work), include_images=include_images)
-        for n, record in enumerate(records, start=1):
-            exporter.add(record)
-            if progress is not None:
-                progress(n)
-        report = exporter.finish(title)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="export-") as work,
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=6) as zf,
+        ):
+            exporter = Exporter(zf, set(formats), Path(work), include_images=include_images)
+            for n, record in enumerate(records, start=1):
+                exporter.add(record)
+                if progress is not None:
+                    progress(n)
+            report = exporter.finish(title)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed export leaves nothing on disk
+        raise
     partial.replace(path)
     return report
