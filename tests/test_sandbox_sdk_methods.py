@@ -542,3 +542,24 @@ def test_projects_come_from_the_sdk_or_the_account_command_and_demo_setup():
     call_command("demo_setup", "--json", stdout=io.StringIO())
     demo = SandboxAccount.objects.exclude(api_key="test_cmd_key").get()
     assert list(SandboxProject.objects.filter(account=demo).values_list("name", flat=True)) == ["demo-project"]
+
+
+def test_an_unexpected_failure_is_a_json_500_not_an_html_page(tls, account, monkeypatch):
+    from annotator.sandbox import lifecycle
+    from annotator.sandbox.models import SandboxTask
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(lifecycle, "set_metadata", broken)
+    row = SandboxTask.objects.create(account=account, task_type="segmentannotation", params={"attachment": "x"})
+    # Plain requests, not the SDK: the SDK would retry a 500 three times.
+    answer = requests.post(
+        f"{tls.url}/sandbox/v1/task/{row.task_id}/setMetadata", json={"a": 1}, auth=(KEY, ""), timeout=10
+    )
+    assert answer.status_code == 500
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json() == {
+        "status_code": 500,
+        "error": "Internal server error (sandbox); the server log has the details.",
+    }
