@@ -353,6 +353,11 @@ def test_get_batch_batches_and_get_batches(sdk):
     assert [b.name for b in page] == names[::-1][:2] and page.total == 3 and page.has_more
     assert [b.name for b in sdk.get_batches(project_name=PROJECT)] == names[::-1]
     assert [b.name for b in sdk.get_batches(project_name=PROJECT, batch_status=scaleapi.BatchStatus.Staging)] == []
+    assert [b.name for b in sdk.get_batches(project_name=PROJECT, created_after="2000-01-01")] == names[::-1]
+    assert list(sdk.get_batches(project_name=PROJECT, created_before="2000-01-01 00:00:00.000000")) == []
+    assert list(sdk.get_batches(project_name=PROJECT, created_after="2999-01-01", exclude_archived=True)) == []
+    with pytest.raises(ScaleInvalidRequest, match="start_time must be an ISO-8601 date"):
+        sdk.batches(start_time="last week")
     with pytest.raises(ScaleResourceNotFound):
         sdk.get_batch("missing")
 

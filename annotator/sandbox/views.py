@@ -520,6 +520,10 @@ def _batch_list(request: HttpRequest, account: SandboxAccount) -> dict:
     rows = SandboxBatch.objects.filter(account=account).order_by("-created_at", "-id")
     if project := query.get("project"):
         rows = rows.filter(project=project)
+    # exclude_archived: nothing is archived here, so it changes nothing.
+    for name, lookup in (("start_time", "created_at__gte"), ("end_time", "created_at__lte")):
+        if value := query.get(name):
+            rows = rows.filter(**{lookup: _moment(name, value)})
     docs = [b.to_json() for b in rows]
     if status := query.get("status"):
         docs = [d for d in docs if d["status"] == status]
