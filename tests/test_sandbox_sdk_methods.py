@@ -229,6 +229,8 @@ def test_update_task_unique_id(sdk):
     assert sdk.get_task(first.id).unique_id == "u-new"  # unchanged by the refused update
     with pytest.raises(ScaleInvalidRequest, match="unique_id: must be a non-empty string"):
         sdk.update_task_unique_id(first.id, "")
+    with pytest.raises(ScaleInvalidRequest, match="unique_id: at most 1,024 characters"):
+        sdk.update_task_unique_id(first.id, "u" * 1025)
     # The freed id can be used again.
     assert sdk.create_task(TaskType.SegmentAnnotation, **seg(unique_id="u-1")).unique_id == "u-1"
 
@@ -274,6 +276,10 @@ def test_set_add_and_delete_task_tags(sdk):
         sdk.add_task_tags(task.id, ["e", "f", "g", "h"])
     with pytest.raises(ScaleInvalidRequest, match="JSON array of non-empty strings"):
         sdk.set_task_tags(task.id, "c")
+    with pytest.raises(ScaleInvalidRequest, match=r"tags\[2\]: at most 500 characters"):
+        sdk.add_task_tags(task.id, ["t" * 501])
+    with pytest.raises(ScaleInvalidRequest, match=r"tags\[0\]: at most 500 characters"):
+        sdk.create_task(TaskType.SegmentAnnotation, **seg(tags=["t" * 501]))
     assert sdk.get_task(task.id).tags == ["c", "d"]
     # The list filter follows the edits.
     assert [t.id for t in sdk.tasks(tags=["c", "d"]).docs] == [task.id]

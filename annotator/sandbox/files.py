@@ -46,7 +46,7 @@ def _project_names(account: SandboxAccount, value: object) -> list[str]:
 
 def _mime_type(name: str, declared: str | None) -> str:
     if declared and declared != "application/octet-stream":
-        return declared.split(";", 1)[0].strip().lower()
+        return declared.split(";", 1)[0].strip().lower()[:120]  # the column's size
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 

@@ -28,6 +28,7 @@ TASK_LEVEL = ("project", "batch", "instruction", "callback_url", "metadata", "un
 DROPPED = ("clear_unique_id_on_error",)
 DUPLICATE_MESSAGE = 'The unique_id ("{unique_id}") is already used for a different task ({task_id}).'
 ERROR_MARKER = "sandbox-error"
+MAX_TAG_LENGTH = SandboxTaskTag._meta.get_field("tag").max_length
 # What Scale echoes back for parameters left out (reference §2, §1.3, seed responses).
 GEOMETRY_DEFAULTS = {
     "box": {"objects_to_annotate": [], "min_height": 0, "min_width": 0, "can_rotate": False, "integer_pixels": False},
@@ -300,6 +301,17 @@ def _field_errors(task_type: str, field: str, value: object) -> list[str]:
     return [str(e) for e in errors if e.path == field or e.path.startswith((f"{field}.", f"{field}["))]
 
 
+def tag_length_errors(tags: object) -> list[str]:
+    """Tags longer than the sandbox stores (Scale documents no limit): a 400, never a database error."""
+    if not isinstance(tags, list):
+        return []
+    return [
+        f"tags[{i}]: at most {MAX_TAG_LENGTH} characters in the sandbox"
+        for i, tag in enumerate(tags)
+        if isinstance(tag, str) and len(tag) > MAX_TAG_LENGTH
+    ]
+
+
 def set_metadata(task: SandboxTask, metadata: object) -> SandboxTask:
     if not isinstance(metadata, dict):
         raise ApiError(400, "metadata: the request body must be a JSON object (the new metadata).")
@@ -323,7 +335,7 @@ def change_tags(task: SandboxTask, tags: object, how: str) -> SandboxTask:
             new = current + [t for t in dict.fromkeys(tags) if t not in current]
         else:
             new = [t for t in current if t not in set(tags)]
-        if errors := _field_errors(row.task_type, "tags", new):
+        if errors := _field_errors(row.task_type, "tags", new) + tag_length_errors(new):
             raise ApiError(400, "; ".join(errors))
         row.tags = new
         row.updated_at = timezone.now()
@@ -336,6 +348,9 @@ def change_tags(task: SandboxTask, tags: object, how: str) -> SandboxTask:
 def set_unique_id(task: SandboxTask, unique_id: object) -> SandboxTask:
     if not isinstance(unique_id, str) or not unique_id.strip():
         raise ApiError(400, "unique_id: must be a non-empty string (DELETE /task/{id}/unique_id clears it).")
+    if len(unique_id) > scale_rules.MAX_UNIQUE_ID_LENGTH:
+        # What the sandbox stores (Scale documents no limit): a clear 400, never a database error.
+        raise ApiError(400, f"unique_id: at most {scale_rules.MAX_UNIQUE_ID_LENGTH:,} characters in the sandbox")
     if errors := _field_errors(task.task_type, "unique_id", unique_id):
         raise ApiError(400, "; ".join(errors))
     try:

@@ -260,6 +260,7 @@ def create_task(request: HttpRequest, account: SandboxAccount, task_type: str) -
         for finding in findings
         if finding.code == "param.project_defined"
     ]
+    messages += lifecycle.tag_length_errors(payload.get("tags"))
     unique_id = payload.get("unique_id")
     if isinstance(unique_id, str) and len(unique_id) > scale_rules.MAX_UNIQUE_ID_LENGTH:
         # What the sandbox stores (Scale documents no limit): a clear 400, never a database error.
