@@ -379,6 +379,10 @@ def test_the_upload_handler_drops_what_is_past_the_cap_while_the_body_is_read(rf
     stored = request.FILES["file"]
     assert stored.size <= 10_000 + 64 * 1024  # at most one chunk past the cap ever reaches a file
     assert "file" in uploads.too_large(request)
+    # Other pages' uploads keep their own limits: the composer sends videos of up to 200 MB to Scale.
+    other = rf.post("/compose/upload/", {"file": SimpleUploadedFile("clip.mp4", b"x" * 200_000)})
+    uploads.upload_limit(lambda r: None)(other)
+    assert other.FILES["file"].size == 200_000 and not uploads.too_large(other)
 
 
 def test_a_dry_run_upload_expires_and_its_go_ahead_then_says_to_upload_again(

@@ -2,7 +2,8 @@
 
 Django spools an upload to a temporary file before any view runs (the CSRF check reads the
 form), so a size check in the view comes after a 201 MB file has been written to disk. This
-middleware puts a handler in front of Django's own: once a file passes SUBMIT_MAX_UPLOAD_BYTES
+middleware puts a handler in front of Django's own on the bulk upload page (/submit/): once a
+file passes SUBMIT_MAX_UPLOAD_BYTES
 the rest of it is dropped (neither memory nor disk grows) and the request is marked, so the
 view answers with a clear message instead of reading a truncated file.
 """
@@ -45,8 +46,13 @@ def too_large(request: HttpRequest) -> dict[str, int]:
 
 
 def upload_limit(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    # Only the bulk upload page: other uploads have limits of their own (the composer sends
+    # videos of up to 200 MB on to Scale), and a file cut short there would be sent cut short.
+    from django.urls import reverse
+
     def middleware(request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and request.content_type == "multipart/form-data":
+        multipart = request.method == "POST" and request.content_type == "multipart/form-data"
+        if multipart and request.path_info == reverse("submission_upload"):
             request.upload_handlers.insert(0, CappedUploadHandler(request, settings.SUBMIT_MAX_UPLOAD_BYTES))
         return get_response(request)
 
