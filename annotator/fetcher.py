@@ -107,19 +107,6 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_unspecified)
 
 
-def hosts_of(*urls: str) -> list[str]:
-    """`host:port` of each URL."""
-    hosts = []
-    for url in urls:
-        try:
-            parts = urlsplit(url)
-            if parts.hostname:
-                hosts.append(f"{parts.hostname}:{parts.port or _DEFAULT_PORTS.get(parts.scheme, 80)}")
-        except ValueError:
-            continue
-    return hosts
-
-
 def public_url_problem(url: str) -> str | None:
     """Why `url` is not a public http(s) URL the fetcher would reach, or None when it is.
 
