@@ -287,14 +287,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # the longest job and the longest countdown (retry backoff is capped well below).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "3600"),
-    # A broker that does not accept the connection fails the publish quickly.
+    # A broker that does not accept the connection, or accepts and never answers
+    # (stopped, swapping, a half-open connection), fails the publish instead of
+    # holding it forever. Reads stay above kombu's 1 s BRPOP wait, as its docs ask.
     "socket_connect_timeout": REDIS_TIMEOUT,
+    "socket_timeout": max(2 * REDIS_TIMEOUT, 2.0),
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
-# Publishing a job retries briefly, then gives up: the row it is about is saved,
+# Publishing a job retries once, then gives up: the row it is about is saved,
 # and a periodic sweep sends it later. Jobs queued after a commit never raise into
 # the request (annotator.celery.Task), so a broker outage is never a 500.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # One queue per kind of work so a flood of submissions cannot starve callbacks
