@@ -247,7 +247,12 @@ def compose_and_submit(session: requests.Session, url: str, task_type: str) -> s
     payload = json.loads((FIXTURES / f"{task_type}.json").read_text())
     payload.pop("unique_id", None)  # a second run must not collide with the first
     compose_url = f"{url}/compose/{task_type}/"
-    assert session.get(compose_url, timeout=30).status_code == 200
+    page = session.get(compose_url, timeout=30)
+    assert page.status_code == 200
+    # The sandbox, like Scale, takes only projects that exist: the demo workspace's
+    # own, which the empty composer shows.
+    payload["project"] = dict(form_fields(page.text, "compose-form"))["project"]
+    assert payload["project"], "the demo workspace has a default project"
     filled = post(session, compose_url, {"action": "import", "import_json": json.dumps(payload)})
     assert filled.status_code == 200, filled.text[:2000]
     fields = [(k, v) for k, v in form_fields(filled.text, "compose-form") if k != "action"]
