@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import string
-import time
 from typing import Any
 
 import pytest
@@ -617,24 +616,14 @@ def test_it_measures_metadata_like_json_dumps_even_without_recursion(value):
     assert _iterative_size(value, allow_nan=True) == expected
 
 
-def _best_time(task_type: str, payload: dict[str, Any], runs: int = 200) -> float:
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(runs):
-            scale_rules.validate(task_type, payload)
-        best = min(best, (time.perf_counter() - start) / runs)
-    return best
-
-
-def test_it_validates_a_typical_payload_well_under_a_millisecond():
+# How fast validate() is: bench/bench_scale_rules.py (docs/benchmarks.md), not a timed test.
+def test_it_validates_a_typical_payload():
     from tests.test_scale_rules_violations import VIDEO_PAYLOAD
 
     assert scale_rules.validate(VIDEO, VIDEO_PAYLOAD) == []
-    assert _best_time(VIDEO, VIDEO_PAYLOAD) < 0.001
 
 
-def test_it_validates_50_labels_and_20_attributes_in_under_5_ms():
+def test_it_validates_50_labels_and_20_attributes():
     labels = [{"choice": f"group-{g}", "subchoices": [f"label-{g}-{i}" for i in range(4)]} for g in range(10)]
     labels += [{"choice": f"thing-{i}", "instance_label": True} for i in range(40)]
     leaves = scale_rules.leaf_labels(labels)
@@ -652,4 +641,3 @@ def test_it_validates_50_labels_and_20_attributes_in_under_5_ms():
     payload = {"attachment": "https://i.example.com/a.png", "labels": labels, "annotation_attributes": attributes}
     assert scale_rules.count_labels(labels) == 50
     assert scale_rules.validate(SEG, payload) == []
-    assert _best_time(SEG, payload, runs=20) < 0.005

@@ -77,6 +77,25 @@ def is_blank(value: str) -> bool:
     return not value.strip()
 
 
+def _has_null(root: dict[Any, Any], keep: frozenset[str]) -> bool:
+    """Whether any object under `root` (outside the `keep` keys) has a null value."""
+    stack: list[Any] = [value for key, value in root.items() if key not in keep]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if value is None:
+            return True
+        if isinstance(value, dict):
+            if id(value) not in seen:
+                seen.add(id(value))
+                stack.extend(value.values())
+        elif isinstance(value, ARRAY_TYPES) and id(value) not in seen:
+            seen.add(id(value))
+            # A null list item is a value (labels: [null] is reported), not an unset key.
+            stack.extend(item for item in value if item is not None)
+    return False
+
+
 def without_nulls(root: object, *, keep: frozenset[str] = frozenset()) -> object:
     """A copy of `root` without the object keys whose value is null, at every level.
 
@@ -85,8 +104,8 @@ def without_nulls(root: object, *, keep: frozenset[str] = frozenset()) -> object
     Top-level keys in `keep` (user data such as metadata) are copied as they are.
     Iterative, so 5,000-level payloads do not hit the recursion limit.
     """
-    if not isinstance(root, dict):
-        return root
+    if not isinstance(root, dict) or not _has_null(root, keep):
+        return root  # the usual case, and cheaper to check than to copy
     copied: dict[Any, Any] = {}
     stack: list[tuple[Any, Any]] = [(root, copied)]
     seen = {id(root)}
