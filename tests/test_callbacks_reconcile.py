@@ -24,7 +24,6 @@ def _fast_passwords(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_whose_callback_never_came_ends_completed_after_reconcile(live_server, users, settings):
-    from annotator.sandbox.models import SandboxAccount
     from annotator.submission import pipeline
 
     settings.SITE_URL = live_server.url
@@ -33,7 +32,7 @@ def test_a_task_whose_callback_never_came_ends_completed_after_reconcile(live_se
     ws = users.ws_a
     ws.set_api_key("reconcile-test-key")
     ws.save()
-    SandboxAccount.objects.ensure("reconcile-test-key", ws.callback_auth_key)
+    support.sandbox_account("reconcile-test-key", ws.callback_auth_key)  # with the projects the fixtures name
     payload = json.loads((SANDBOX_FIXTURES / "segmentannotation.json").read_text())
     payload.pop("unique_id")
     # Scale will call back into the void: only the reconciler can learn the outcome.
