@@ -52,3 +52,13 @@ def test_a_workspace_sending_to_scale_is_offered_no_sandbox_media(page, live_ser
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     page.wait_for_selector("#media-preview")
     assert page.locator("#samples").count() == 0
+
+
+def test_a_fresh_composer_shows_no_put_back_button_until_an_upload_replaced_something(page, live_server, users):
+    # A button carrying the hidden attribute stayed visible: the stylesheet's
+    # display rule for buttons overrode it, and the button did nothing.
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    assert page.locator("#upload-undo").count() == 1
+    assert not page.locator("#upload-undo").is_visible()
+    assert not page.get_by_role("button", name="Put back the previous attachment").is_visible()
