@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -100,18 +99,16 @@ def test_the_same_file_twice_creates_nothing_the_second_time(users, template, dj
     assert Task.objects.count() == 2
 
 
-def test_ten_thousand_rows_dry_run_in_a_few_seconds(users, template):
+def test_ten_thousand_rows_dry_run_and_become_ten_thousand_tasks(users, template):
+    # Correctness at size only: how fast is measured in bench/ (bench_upload.py,
+    # bench_submission.py), not asserted here, where the machine's load decides.
     rows = "attachment,metadata.n\n" + "".join(f"https://example.org/f/{i}.png,{i}\n" for i in range(10_000))
-    started = time.monotonic()
     plan = bulk.plan(users.ws_a, template, rows.encode(), "big.csv")
-    took = time.monotonic() - started
     assert len(plan.valid_rows) == 10_000
-    assert took < 5, f"dry run took {took:.1f} s"
-    started = time.monotonic()
     group = bulk.submit_plan(plan, users.alice)
-    took = time.monotonic() - started
     assert Task.objects.filter(group=group).count() == 10_000
-    assert took < 20, f"creating 10,000 rows took {took:.1f} s"
+    last = Task.objects.get(group=group, payload__attachment="https://example.org/f/9999.png")
+    assert last.payload["metadata"]["n"] == "9999"  # a CSV cell is text
 
 
 def test_the_upload_page_dry_runs_then_confirms_into_a_group(alice_client, users, template):
