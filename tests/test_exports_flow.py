@@ -29,13 +29,12 @@ def _fast_passwords(settings):
 
 
 def _sandbox_workspace(ws, live_server, settings):
-    from annotator.sandbox.models import SandboxAccount
 
     settings.SITE_URL = live_server.url
     settings.SANDBOX_FAULTS = ""
     ws.set_api_key("export-test-key")
     ws.save()
-    SandboxAccount.objects.ensure("export-test-key", ws.callback_auth_key)
+    support.sandbox_account("export-test-key", ws.callback_auth_key, projects=("street", "x"))  # Scale wants them first
 
 
 SEG = {
