@@ -29,8 +29,11 @@ def test_pasting_sixty_indented_labels_builds_the_tree_and_warns_past_fifty(page
     assert key(page, "labels:0.5:name").input_value() == "truck"
     assert key(page, "labels:0.5.1:name").input_value() == "cab"
     assert key(page, "labels:51:name").input_value() == "label 50"
-    page.wait_for_function("() => document.querySelector('#label-count')?.dataset.count === '52'")
-    assert "status-error" in page.locator("#label-count").get_attribute("class")
+    # htmx swaps the badge and settles its classes a moment later: wait for the settled one.
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#label-count');"
+        " return b?.dataset.count === '52' && b.classList.contains('status-error'); }"
+    )
     assert page.locator("#label-count").inner_text() == "52 of 50 labels"
     page.wait_for_function("() => document.querySelector('#payload-json')?.textContent.includes('label 50')")
     page.wait_for_timeout(600)
