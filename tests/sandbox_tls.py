@@ -67,17 +67,21 @@ class TlsServer:
         self.requests: Counter[tuple[str, str]] = Counter()
         counts = self.requests
 
-        class Handler(_QuietHandler):
-            def handle_one_request(self) -> None:
-                super().handle_one_request()
-                if getattr(self, "command", None) and getattr(self, "path", None):
-                    counts[(self.command, self.path.split("?", 1)[0])] += 1
-
-        self.server = ThreadedWSGIServer(("127.0.0.1", 0), Handler, allow_reuse_address=False)
+        self.server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         # wsgiref derives wsgi.url_scheme from HTTPS: URLs the sandbox builds say https.
         self.server.base_environ["HTTPS"] = "on"
-        self.server.set_app(get_wsgi_application())
+        django_app = get_wsgi_application()
+        lock = threading.Lock()
+
+        def counting_app(environ, start_response):
+            # Counted before Django answers: counted after, a client that has its answer can
+            # look at the count before the server thread has added to it.
+            with lock:
+                counts[(environ["REQUEST_METHOD"], environ["PATH_INFO"])] += 1
+            return django_app(environ, start_response)
+
+        self.server.set_app(counting_app)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

@@ -97,8 +97,8 @@ def test_tasks_are_recognisable_by_name_and_thumbnail(page, live_server, users, 
 
         page.click("details.rename summary")
         page.fill("#task-name", "Corner of 5th")
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # the form posts and the page comes back; waiting on the old page races it
+            page.keyboard.press("Enter")
         assert "Named “Corner of 5th”." in page.text_content("body")
         assert (
             page.title().startswith("Corner of 5th") and page.locator("h1.task-title").text_content() == "Corner of 5th"

@@ -16,7 +16,7 @@ from django.db.models import Count
 
 from annotator.submission import pipeline
 from annotator.tasks.models import Task
-from tests.support import Worker, wait_until
+from tests.support import SANDBOX_FIXTURE_PROJECTS, Worker, sandbox_account, wait_until
 
 API_KEY = "sandbox-key-reliability"
 # Small numbers, so recovery happens within seconds: a claim older than 4 s is
@@ -36,8 +36,6 @@ FAST = {
 
 @pytest.fixture
 def sandbox_ws(users, live_server, settings):
-    from annotator.sandbox.models import SandboxAccount
-
     settings.SITE_URL = live_server.url
     # Completion jobs and callbacks are not what is tested here.
     settings.SANDBOX_COMPLETE_AFTER = 3600
@@ -46,7 +44,8 @@ def sandbox_ws(users, live_server, settings):
     ws.rate_limit_per_second = 500
     ws.set_api_key(API_KEY)
     ws.save()
-    SandboxAccount.objects.ensure(API_KEY, ws.callback_auth_key)
+    # The bulk tests' template names the project "streets"; Scale refuses tasks for unknown projects.
+    sandbox_account(API_KEY, ws.callback_auth_key, projects=(*SANDBOX_FIXTURE_PROJECTS, "streets"))
     return ws
 
 
