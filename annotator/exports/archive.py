@@ -216,7 +216,7 @@ class Exporter:
             self.report.problem(f"{record.stem}: no copy of {missing}; left out of the mask formats")
             return
         mask = segmentation.read_index_mask(source, extended=extended)
-        for label, instance in segmentation.label_order(record.payload, record.response):
+        for label, instance in segmentation.label_order(record.payload, record.response, found):
             self.seg_categories.add(label, instance)
         regions = list(segmentation.regions(mask, found))
         height, width = mask.shape

@@ -66,12 +66,15 @@ def _leaves(labels_json: str) -> tuple[tuple[str, bool], ...]:
     return tuple(dict.fromkeys(leaf_labels_with_instance(json.loads(labels_json))))
 
 
-def label_order(payload: object, response: object) -> list[tuple[str, bool]]:
-    """(label, is instance label) in the task's label order, then any the response adds."""
+def label_order(payload: object, response: object, found: list[Entry] | None = None) -> list[tuple[str, bool]]:
+    """(label, is instance label) in the task's label order, then any the response adds.
+
+    `found` is `entries(response)` when the caller has it already (it is the
+    costliest step for small masks)."""
     labels = payload.get("labels") if isinstance(payload, dict) else None
     order = list(_leaves(json.dumps(labels, sort_keys=True)))
     seen = {name for name, _ in order}
-    for e in entries(response):
+    for e in entries(response) if found is None else found:
         if e.label not in seen:
             seen.add(e.label)
             order.append((e.label, e.instance))
@@ -96,7 +99,9 @@ def read_index_mask(path: Path | bytes, *, extended: bool = False) -> np.ndarray
     if img.mode == "P":
         # A palette image stores the index itself; converting would map it to colours.
         return np.frombuffer(img.tobytes(), dtype=np.uint8).reshape(img.height, img.width)
-    if img.mode in ("L", "1"):
+    if img.mode == "L":
+        return np.asarray(img)  # no conversion: the bytes are the indexes
+    if img.mode == "1":
         return np.asarray(img.convert("L"))
     if img.mode.startswith("I"):
         return np.asarray(img, dtype=np.uint32)

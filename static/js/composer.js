@@ -353,7 +353,7 @@
       var menu = libraryMenu("labels", function (value) { start(value); commit(input, value); });
       if (menu) root.appendChild(menu);
       editor = new TreeEditor({ nodes: normalizeLabels(labels), instance: root.dataset.instance === "1", what: "label",
-        keyPrefix: "labels", maxTop: Number(root.dataset.maxLabels || 0),
+        keyPrefix: "labels", filterable: true, maxTop: Number(root.dataset.maxLabels || 0),
         onChange: function (value) { commit(input, value); } });
       root.appendChild(editor.root);
     }
@@ -1086,6 +1086,89 @@
   var BUILDERS = { labels: labelsBuilder, geometries: geometriesBuilder, attributes: attributesBuilder,
     links: linksBuilder, chips: chipsBuilder, metadata: metadataBuilder };
 
+  // ---- raw JSON mode: any builder can be edited as the JSON it writes ------------------------
+  // The textarea has no name: the builder's hidden field stays the one source of truth (undo,
+  // draft, preview). Text that does not parse stays in the box with the parser's message, and
+  // neither the field nor the visual editor changes until it parses.
+  function jsonText(input) {
+    if (!input.value.trim()) return "";
+    try { return JSON.stringify(JSON.parse(input.value), null, 2); } catch (e) { return input.value; }
+  }
+
+  function jsonMode(root, input) {
+    if (root.dataset.jsonReady) return;
+    root.dataset.jsonReady = "1";
+    var label = root.dataset.jsonLabel || (root.dataset.what ? root.dataset.what + "s" : input.name.replace(/_json$/, ""));
+    var areaId = "json-" + input.id, errorId = "json-error-" + input.id;
+    var area = el("textarea", { id: areaId, "class": "builder-json", rows: 10, spellcheck: "false", hidden: true,
+      "aria-describedby": errorId, "data-key": "json:" + input.id });
+    var error = el("p", { "class": "error json-error", id: errorId, role: "alert", hidden: true });
+    var toggle = el("button", { type: "button", "class": "small json-toggle", "aria-pressed": "false", "aria-controls": areaId,
+      "data-json-toggle": input.id, text: "Edit as JSON", "aria-label": "Edit " + label + " as JSON" });
+    var bar = el("div", { "class": "row json-bar" }, [toggle]);
+    root.parentNode.insertBefore(bar, root);
+    root.parentNode.insertBefore(area, root.nextSibling);
+    area.parentNode.insertBefore(error, area.nextSibling);
+    function showError(message) {
+      error.textContent = message;
+      error.hidden = !message;
+      if (message) area.setAttribute("aria-invalid", "true"); else area.removeAttribute("aria-invalid");
+    }
+    function parse() {
+      if (!area.value.trim()) return { ok: true, value: undefined };
+      try { return { ok: true, value: JSON.parse(area.value) }; } catch (e) {
+        return { ok: false, message: "Not valid JSON (" + e.message + "). Your text is kept here; the " + label +
+          " stay as they were until it parses." };
+      }
+    }
+    area.addEventListener("input", function (e) {
+      e.stopPropagation();  // not a form field of its own: the hidden field below is
+      var result = parse();
+      if (!result.ok) { showError(result.message); return; }
+      showError("");
+      var before = input.value.trim() ? readJSON(input, undefined) : undefined;
+      if (JSON.stringify(before) === JSON.stringify(result.value)) return;
+      commit(input, result.value === undefined ? "" : result.value);
+    });
+    area.addEventListener("change", function (e) { e.stopPropagation(); });
+    toggle.addEventListener("click", function () {
+      if (root.dataset.jsonMode === "1") {
+        var result = parse();
+        if (!result.ok) { showError(result.message + " Fix it to go back to the editor."); area.focus(); return; }
+        root.dataset.jsonMode = "";
+        restartBuilder(root);
+      } else {
+        root.dataset.jsonMode = "1";
+        area.value = jsonText(input);
+        showError("");
+      }
+      syncJsonMode(root);
+      (root.dataset.jsonMode === "1" ? area : toggle).focus();
+    });
+  }
+
+  function syncJsonMode(root) {
+    var on = root.dataset.jsonMode === "1";
+    var input = document.getElementById(root.dataset.target);
+    var area = document.getElementById("json-" + root.dataset.target);
+    var toggle = form.querySelector('[data-json-toggle="' + root.dataset.target + '"]');
+    if (!area || !toggle) return;
+    root.hidden = on;
+    area.hidden = !on;
+    toggle.setAttribute("aria-pressed", on ? "true" : "false");
+    toggle.textContent = on ? "Back to the editor" : "Edit as JSON";
+    var error = document.getElementById("json-error-" + root.dataset.target);
+    if (!on && error) { error.hidden = true; area.removeAttribute("aria-invalid"); }
+    // After an undo or redo the box shows the field as restored.
+    if (on && input && document.activeElement !== area) area.value = jsonText(input);
+  }
+
+  function restartBuilder(root) {
+    var input = document.getElementById(root.dataset.target);
+    root.dataset.generation = String(Number(root.dataset.generation || 0) + 1);
+    if (input) BUILDERS[root.dataset.builder](root, input);
+  }
+
   // (Re)starts every builder from its hidden field; an undo restores the fields and calls this.
   function startBuilders() {
     // Builders that list labels must start after the label builders exist.
@@ -1094,7 +1177,14 @@
       form.querySelectorAll('[data-builder="' + kind + '"]').forEach(function (root) {
         var input = document.getElementById(root.dataset.target);
         root.dataset.generation = String(Number(root.dataset.generation || 0) + 1);
-        if (input) BUILDERS[kind](root, input);
+        if (input) { BUILDERS[kind](root, input); jsonMode(root, input); }
+        if (input && root.dataset.jsonMode === "1") {
+          var area = document.getElementById("json-" + input.id);
+          if (area) { area.value = jsonText(input); area.removeAttribute("aria-invalid"); }
+          var error = document.getElementById("json-error-" + input.id);
+          if (error) error.hidden = true;
+        }
+        syncJsonMode(root);
       });
     });
   }
