@@ -46,6 +46,62 @@ class TaskTemplate(LibraryItem):
         self.payload = {key: value for key, value in (self.payload or {}).items() if key not in PER_TASK_FIELDS}
         super().save(*args, **kwargs)
 
+    def keep_version(self, user, note: str = "") -> TemplateVersion | None:
+        """Record what the template holds now as its next version, unless the latest one is the same.
+
+        Called after every save that may change it (composer, editor, restore, import), so the
+        previous content is always one of the versions: nothing saved is ever lost.
+        """
+        latest = self.versions.order_by("-number").first()
+        if latest is not None and latest.payload == self.payload and latest.task_type == self.task_type:
+            return None
+        return TemplateVersion.objects.create(
+            template=self,
+            number=(latest.number + 1) if latest else 1,
+            task_type=self.task_type,
+            payload=self.payload,
+            saved_by=user if getattr(user, "pk", None) else None,
+            note=note[:200],
+        )
+
+
+class TemplateVersion(models.Model):
+    """One saved state of a template. Restoring one saves it again as a new version."""
+
+    template = models.ForeignKey(TaskTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    task_type = models.CharField(max_length=32, choices=TaskType.choices)
+    payload = models.JSONField(default=dict)
+    saved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    saved_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="composer_version_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.number}"
+
+
+class TemplateUse(models.Model):
+    """Which template (and which of its versions) a task was made from.
+
+    Keyed by the template's code rather than a foreign key: a template deleted and then put
+    back with Undo keeps its code, and so its count of tasks.
+    """
+
+    task = models.OneToOneField("tasks.Task", on_delete=models.CASCADE, related_name="template_use")
+    template_code = models.UUIDField(db_index=True)
+    version = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.task_id} from {self.template_code}"
+
+    @staticmethod
+    def template_model() -> type[TaskTemplate]:
+        return TaskTemplate
+
 
 class LabelSet(LibraryItem):
     """A label list in Scale's format (strings and nested LabelDescription objects)."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from annotator.composer import upload, views
+from annotator.composer import library_views, upload, views
 from annotator.scale_rules import TASK_TYPES
 
 urlpatterns = [
@@ -16,6 +16,17 @@ urlpatterns = [
     path(
         "library/attribute-sets/<uuid:attributeset_code>/delete/", views.attributeset_delete, name="attributeset_delete"
     ),
+    path("library/export/", library_views.library_export, name="library_export"),
+    path("library/import/", library_views.library_import, name="library_import"),
+    path("library/undo/<str:token>/", library_views.undo_delete, name="library_undo"),
+    path("library/templates/<uuid:code>/versions/", library_views.template_versions, name="template_versions"),
+    path(
+        "library/templates/<uuid:code>/versions/<int:number>/restore/",
+        library_views.template_restore,
+        name="template_restore",
+    ),
+    path("library/<slug:slug>/<uuid:code>/edit/", library_views.item_edit, name="library_item_edit"),
+    path("library/<slug:slug>/<uuid:code>/duplicate/", library_views.item_duplicate, name="library_item_duplicate"),
     path("media/", views.media_proxy, name="composer_media_proxy"),
     path("upload/", upload.upload_attachment, name="compose_upload"),
     # One route per type rather than a <str:task_type> kwarg: only real types resolve.

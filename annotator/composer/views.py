@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -15,10 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator import fetch_quota, fetcher, markdown, safe_files, scale_rules
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.composer import compose as composing
-from annotator.composer import importing
+from annotator.composer import importing, library_views
+from annotator.composer import library as lib
 from annotator.composer.forms import ComposeForm, template_payload
 from annotator.composer.matrix import when_asked
-from annotator.composer.models import AttributeSet, Draft, GeometryPreset, LabelSet, TaskTemplate
+from annotator.composer.models import AttributeSet, Draft, GeometryPreset, LabelSet, TaskTemplate, TemplateUse
 from annotator.submission import pipeline
 from annotator.tasks.models import TaskType
 
@@ -68,11 +70,30 @@ def _defaults(workspace) -> dict[str, str]:
 
 
 def _library(request: HttpRequest, workspace) -> dict[str, Any]:
+    templates = list(TaskTemplate.objects.filter(workspace=workspace).annotate(version_count=Count("versions")))
+    made = dict(
+        TemplateUse.objects.filter(template_code__in=[t.code for t in templates])
+        .values("template_code")
+        .annotate(n=Count("id"))
+        .values_list("template_code", "n")
+    )
+    for t in templates:
+        t.tasks_made = made.get(t.code, 0)
+
+    def parts(slug: str) -> list:
+        kind = lib.KINDS[slug]
+        items = list(kind.model.objects.filter(workspace=workspace))
+        for item in items:
+            # A template keeps a copy, so "used by" means "holds exactly this content".
+            item.used_by = [t for t in templates if t.payload.get(kind.payload_key) == kind.content(item)]
+        return items
+
     return {
-        "templates": TaskTemplate.objects.filter(workspace=workspace),
-        "labelsets": LabelSet.objects.filter(workspace=workspace),
-        "presets": GeometryPreset.objects.filter(workspace=workspace),
-        "attributesets": AttributeSet.objects.filter(workspace=workspace),
+        "templates": templates,
+        "labelsets": parts("label-sets"),
+        "presets": parts("geometry-presets"),
+        "attributesets": parts("attribute-sets"),
+        "undo": library_views.undo_banners(request, workspace),
     }
 
 
@@ -125,9 +146,14 @@ def _render_composer(
     pasted: str = "",
     paste_error: importing.PasteError | None = None,
     draft: Draft | None = None,
+    editing: dict[str, Any] | None = None,
+    from_template: TaskTemplate | None = None,
 ) -> HttpResponse:
     workspace = require_workspace(request)
     ctx = {
+        # Opened from a library item: a banner, and "Save changes" writes back to that item.
+        "editing": editing,
+        "from_template": from_template,
         "task_type": task_type,
         "task_type_label": TaskType(task_type).label,
         "samples": _samples(workspace, task_type),
@@ -189,20 +215,39 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
         response.status_code = 400
         return response
     action = request.POST.get("action", "validate")
+    editing = library_views.editing_from_post(request)
+    from_template = _posted_template(request)
     if action == "import":
-        return _import(request, task_type)
+        return _import(request, task_type, editing=editing, from_template=from_template)
     composition = composing.compose(task_type, request.POST)
+    if action == "save_item" and editing is not None:
+        return library_views.save_item(request, task_type, composition, editing)
     if action in LIBRARY_KINDS or action == "save_template":
         return _save_to_library(request, task_type, composition, action)
     if action == "submit" and composition.is_valid:
-        task = pipeline.create_task(workspace, request.user, task_type, composition.payload)
+        with transaction.atomic():
+            task = pipeline.create_task(workspace, request.user, task_type, composition.payload)
+            library_views.record_use(request, task)
         Draft.objects.filter(user=request.user, workspace=workspace, task_type=task_type).delete()
         messages.success(request, "The task is queued for submission to Scale.")
         try:
             return redirect(reverse("task_detail", kwargs={"task_code": task.code}))
         except NoReverseMatch:
             return redirect(f"compose_{task_type}")
-    return _render_composer(request, task_type, composition.form, result=composition)
+    return _render_composer(
+        request, task_type, composition.form, result=composition, editing=editing, from_template=from_template
+    )
+
+
+def _posted_template(request: HttpRequest) -> TaskTemplate | None:
+    """The template a composer POST started from (kept across re-renders), if it is the person's."""
+    code = request.POST.get("from_template", "")
+    if not code:
+        return None
+    try:
+        return get_for_user(TaskTemplate.objects.all(), request, code=code)
+    except Http404:
+        return None
 
 
 def _draft_fields(form: ComposeForm, data: Any) -> dict[str, str]:
@@ -264,7 +309,7 @@ def field_issues(form: ComposeForm, result: composing.Composition | None) -> dic
     return by_field
 
 
-def _import(request: HttpRequest, task_type: str) -> HttpResponse:
+def _import(request: HttpRequest, task_type: str, **context) -> HttpResponse:
     raw = request.POST.get("import_json", "")
     try:
         payload = importing.parse_pasted(raw)
@@ -272,11 +317,11 @@ def _import(request: HttpRequest, task_type: str) -> HttpResponse:
         # The form stays as it was and the pasted text stays in its box, to be fixed there.
         messages.error(request, f"The pasted text could not be read: {error}.")
         form = ComposeForm(request.POST, task_type=task_type)
-        return _render_composer(request, task_type, form, pasted=raw, paste_error=error)
+        return _render_composer(request, task_type, form, pasted=raw, paste_error=error, **context)
     imported = importing.import_payload(task_type, payload)
     composition = composing.compose(task_type, imported.data)
     _import_message(request, imported)
-    return _render_composer(request, task_type, composition.form, result=composition, kept=imported.kept)
+    return _render_composer(request, task_type, composition.form, result=composition, kept=imported.kept, **context)
 
 
 def _import_message(request: HttpRequest, imported: importing.Imported) -> None:
@@ -295,11 +340,14 @@ def _save_to_library(request: HttpRequest, task_type: str, composition, action: 
         return _render_composer(request, task_type, composition.form, result=composition)
     payload = composition.payload
     if action == "save_template":
-        TaskTemplate.objects.update_or_create(
-            workspace=workspace,
-            name=name,
-            defaults={"task_type": task_type, "payload": template_payload(payload), "created_by": request.user},
-        )
+        with transaction.atomic():
+            template, _ = TaskTemplate.objects.update_or_create(
+                workspace=workspace,
+                name=name,
+                defaults={"task_type": task_type, "payload": template_payload(payload), "created_by": request.user},
+            )
+            # Saving under a taken name replaces the content, and the previous one stays a version.
+            template.keep_version(request.user, "saved from the composer")
         what = "Template"
     else:
         model, field, key = LIBRARY_KINDS[action]
@@ -382,7 +430,7 @@ def compose_from_template(request: HttpRequest, template_code) -> HttpResponse:
     blank = ComposeForm(task_type=template.task_type)
     form = ComposeForm(task_type=template.task_type, initial=importing.initial_for(imported.data, blank))
     messages.info(request, f"Started from the template “{template.name}”: add the attachment and submit.")
-    return _render_composer(request, template.task_type, form, kept=imported.kept)
+    return _render_composer(request, template.task_type, form, kept=imported.kept, from_template=template)
 
 
 @login_required
@@ -393,10 +441,8 @@ def library(request: HttpRequest) -> HttpResponse:
 
 
 def _delete(request: HttpRequest, model, code) -> HttpResponse:
-    item = get_for_user(model.objects.all(), request, code=code)
-    item.delete()
-    messages.success(request, f"“{item.name}” deleted. Tasks made from it keep their own copy.")
-    return redirect("composer_library")
+    kind = next(kind for kind in lib.KINDS.values() if kind.model is model)
+    return library_views.delete_with_undo(request, kind, code)
 
 
 @login_required

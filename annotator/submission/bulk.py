@@ -514,6 +514,10 @@ def submit_plan(the_plan: Plan, user, *, name: str = "", finalize_batch: bool = 
     if not rows:
         raise NothingToSubmit("No row can be submitted: every row is invalid or already submitted.")
     template = the_plan.template
+    from annotator.composer.models import TemplateUse
+
+    is_stored = isinstance(template, TemplateUse.template_model())
+    version = template.versions.order_by("-number").values_list("number", flat=True).first() if is_stored else None
     with transaction.atomic():
         group = SubmissionGroup.objects.create(
             workspace=the_plan.workspace,
@@ -540,6 +544,11 @@ def submit_plan(the_plan: Plan, user, *, name: str = "", finalize_batch: bool = 
                 TaskEvent(task=t, kind=TaskEvent.Kind.COMPOSED, message=f"Created from {group.name}, row {r.number}")
                 for t, (r, _) in zip(tasks, chunk, strict=True)
             )
+            # The Library counts the tasks made from each template (and from which version).
+            if is_stored:
+                TemplateUse.objects.bulk_create(
+                    TemplateUse(task=t, template_code=template.code, version=version) for t in tasks
+                )
         from annotator.submission import jobs
 
         # One message that publishes the rows' messages: the web request stays
