@@ -257,6 +257,9 @@ def test_the_composer_fits_a_phone_screen(browser, live_server, users):
     page.on("pageerror", lambda e: errors.append(str(e)))
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/videoannotation/")
+    # At phone width the cards fold to their headings: open the two this test fills.
+    page.locator("#geometries-card .card-toggle").click()
+    page.locator("#attributes-card .card-toggle").click()
     page.check("#geometry-cuboid-on")
     page.check("#geometry-point-on")
     page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()

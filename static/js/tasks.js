@@ -20,6 +20,21 @@
     }
   }
 
+  // At phone width the filters fold behind a button (CSS shows the button there only).
+  function bindFilters() {
+    var button = document.getElementById("filters-button");
+    var filters = document.getElementById("task-filters");
+    if (!button || !filters || filters.dataset.bound) return;
+    filters.dataset.bound = "1";
+    filters.classList.add("foldable");
+    button.addEventListener("click", function () {
+      var open = !filters.classList.contains("open");
+      filters.classList.toggle("open", open);
+      button.setAttribute("aria-expanded", String(open));
+      if (open) { var first = filters.querySelector("input, select"); if (first) first.focus(); }
+    });
+  }
+
   function bindTable() {
     var all = document.getElementById("select-all");
     if (all && !all.dataset.bound) {
@@ -103,6 +118,6 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { bindTable(); watchThumbs(document); });
+  document.addEventListener("DOMContentLoaded", function () { bindFilters(); bindTable(); watchThumbs(document); });
   document.addEventListener("htmx:afterSwap", function () { watchThumbs(document); });
 })();
