@@ -215,10 +215,13 @@ def test_export_then_import_into_another_workspace_with_a_dry_run_and_renames(cl
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("{", "This is not JSON"),
+        ("{", "is not valid JSON"),
         ('{"format": "other", "items": []}', "not a library export"),
         ('"x"', "an object with an"),
-        ("[" + "[" * 5000 + "]" * 5000 + "]", "not JSON"),
+        ("[" + "[" * 5000 + "]" * 5000 + "]", "nests too deeply"),
+        ("[" + "[" * 150 + "]" * 150 + "]", "nests more than 103 levels"),
+        ('[{"kind": "label_set", "name": "\\ud800", "labels": []}]', "unpaired surrogate"),
+        ('[{"kind": "label_set", "name": "n", "labels": [NaN]}]', "NaN is not a JSON number"),
     ],
 )
 def test_an_unreadable_import_is_a_clear_400(alice_client, text, message):

@@ -7,13 +7,12 @@ existing item: a name already taken gets a free one ("Street (2)"), listed in th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
 
-from annotator import scale_rules
+from annotator import inbound, scale_rules
 from annotator.composer.models import (
     PER_TASK_FIELDS,
     AttributeSet,
@@ -186,9 +185,11 @@ def read_document(text: str) -> list[Any]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_IMPORT_BYTES:
         raise ImportError_(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
     try:
-        document = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise ImportError_(f"This is not JSON: {error}.") from None
+        # Bounded depth, finite numbers and valid Unicode, as for every JSON we keep (the items
+        # sit three levels down in the document).
+        document = inbound.loads(text, "The file", max_depth=inbound.MAX_JSON_DEPTH + 3)
+    except inbound.InputError as error:
+        raise ImportError_(f"This cannot be imported: {error}.") from None
     if isinstance(document, list):
         items = document
     elif isinstance(document, dict) and isinstance(document.get("items"), list):
