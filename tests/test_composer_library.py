@@ -268,3 +268,20 @@ def test_every_item_url_is_a_404_for_a_member_of_another_workspace(client, users
     assert json.loads(client.get("/compose/library/export/").content)["items"] == []
     assert TaskTemplate.objects.get().name == "Secret" and TemplateVersion.objects.count() == 1
     assert LabelSet.objects.get().labels == ["a"] and LabelSet.objects.count() == 1
+
+
+def test_a_bulk_run_counts_its_tasks_against_the_template_and_version(users, django_capture_on_commit_callbacks):
+    from annotator.submission import bulk
+
+    template = TaskTemplate.objects.create(
+        workspace=users.ws_a, name="Bulk", task_type="segmentannotation", payload={"labels": ["car"]}
+    )
+    template.keep_version(users.alice)
+    template.payload = {"labels": ["car", "bus"]}
+    template.save()
+    template.keep_version(users.alice)
+    rows = b"attachment\nhttps://example.org/1.png\nhttps://example.org/2.png\n"
+    with django_capture_on_commit_callbacks(execute=False):
+        group = bulk.submit_plan(bulk.plan(users.ws_a, template, rows, "rows.csv"), users.alice)
+    uses = TemplateUse.objects.filter(task__group=group)
+    assert uses.count() == 2 and {(u.template_code, u.version) for u in uses} == {(template.code, 2)}

@@ -59,6 +59,10 @@ def test_edit_a_template_see_its_versions_restore_one_and_start_a_task_from_it(p
         page.get_by_role("button", name="Restore version 1").click()
     assert "Restored version 1 of “Streets” as version 3" in page.locator(".msg-success").inner_text()
     assert page.locator("#versions tbody tr").count() == 3
+    page.set_viewport_size(PHONE)
+    assert page.evaluate(FITS), "the versions scroll sideways at 375 px"
+    shot(page, "library-versions-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("link", name="New task from it").click()
     page.wait_for_selector("#id_attachment")
