@@ -149,12 +149,17 @@ def compose_video(page, live_server, task_type: str) -> dict:
     page.fill("#id_unique_id", f"browser-{task_type}-1")
     page.fill("#id_frame_rate", "5")
     page.check("#geometry-polygon-on")
-    add_label_tree(page, "#geometry-polygon", "g-polygon", "Add an object")
+    # One label list for the task; each geometry ticks the labels it offers (all by default).
+    add_label_tree(page, "#geometries-card .task-labels", "task-labels", "Add a label")
+    page.locator("#geometries-card .task-labels").get_by_role("button", name="Add a label", exact=True).click()
+    key(page, "task-labels:2:name").fill("truck")
+    key(page, "g:polygon:pick:2").uncheck()
     key(page, "g:polygon:min_vertices").fill("3")
     key(page, "g:polygon:max_vertices").fill("12")
     page.check("#geometry-cuboid-on")
-    page.locator("#geometry-cuboid").get_by_role("button", name="Add an object", exact=True).click()
-    key(page, "g-cuboid:0:name").fill("truck")
+    assert key(page, "g:cuboid:pick:0").is_checked()
+    key(page, "g:cuboid:pick:0").uncheck()
+    key(page, "g:cuboid:pick:1").uncheck()
     for field, value in (("fx", "1000"), ("fy", "1000"), ("cx", "640"), ("cy", "360"), ("skew", "0")):
         key(page, f"g:cuboid:camera_intrinsics.{field}").fill(value)
     for field, value in (("w", "1"), ("x", "0"), ("y", "0"), ("z", "0")):
@@ -169,7 +174,7 @@ def compose_video(page, live_server, task_type: str) -> dict:
         "objects_to_annotate": [
             {"choice": "vehicle", "subchoices": [{"choice": "car", "subchoices": [
                 {"choice": "sedan", "display": "Sedan car"}]}]},
-            "g-polygon-other",
+            "task-labels-other",
         ],
         "min_vertices": 3,
         "max_vertices": 12,
@@ -241,7 +246,8 @@ def test_import_fills_the_builders(page, live_server, users):
     assert "unknown_thing" in page.locator("#import-kept").text_content()
     assert json.loads(page.locator("#id_extra_json").input_value()) == {"unknown_thing": 1}
     assert page.locator("#geometry-box-on").is_checked()
-    assert key(page, "g-box:0:name").input_value() == "car"
+    assert key(page, "task-labels:0:name").input_value() == "car"
+    assert key(page, "g:box:pick:0").is_checked()
     assert page.locator(".filmstrip figure").count() == 2
     page.wait_for_function("() => document.querySelector('#payload-json')?.textContent.includes('f2.png')")
     page.wait_for_timeout(600)

@@ -71,7 +71,7 @@ def test_a_template_reopened_from_the_library_fills_the_builders_and_submits_the
         assert page.locator("#id_instruction").input_value() == original["instruction"]
     else:
         assert page.locator("#geometry-polygon-on").is_checked() and page.locator("#geometry-cuboid-on").is_checked()
-        assert key(page, "g-polygon:0.0.0:name").input_value() == "sedan"
+        assert key(page, "task-labels:0.0.0:name").input_value() == "sedan"
         assert key(page, "g:cuboid:camera_height").input_value() == "1.5"
         assert page.locator("#links-card .chip", has_text="overtake").count() == 1
     assert key(page, "a1:id").input_value() == "shade"

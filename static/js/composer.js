@@ -163,6 +163,10 @@
   }
 
   // A nested, keyboard-friendly tree editor over normalized label nodes.
+  // Keys in a name field: Enter adds a sibling after it, Tab nests it under the label above,
+  // Shift+Tab takes it out one level, Alt+↑/↓ moves it. Tab where nothing can be nested moves the
+  // focus as usual, so the keyboard is never trapped. Rows can also be dragged (before, after or
+  // into another row); the buttons and keys are the accessible path.
   function TreeEditor(options) {
     this.nodes = options.nodes;
     this.instance = options.instance;
@@ -170,7 +174,10 @@
     this.what = options.what || "label";
     this.keyPrefix = options.keyPrefix || "t";
     this.maxTop = options.maxTop || 0;
+    this.filterable = !!options.filterable;
+    this.filter = "";
     this.pasting = false;
+    this.dragging = null;
     this.root = el("div", { "class": "tree-editor" });
     this.render();
   }
@@ -180,16 +187,154 @@
     this.onChange(serializeLabels(this.nodes));
   };
 
+  // The list holding the node at `path` (indices from the top), and its index there.
+  TreeEditor.prototype.locate = function (path) {
+    var list = this.nodes;
+    for (var i = 0; i < path.length - 1; i++) {
+      var parent = list[path[i]];
+      if (!parent) return null;
+      list = parent.subchoices = parent.subchoices || [];
+    }
+    var index = path[path.length - 1];
+    return index < list.length ? { list: list, index: index, node: list[index] } : null;
+  };
+
+  TreeEditor.prototype.pathOf = function (node) {
+    var found = null;
+    (function walk(list, path) {
+      list.forEach(function (n, i) {
+        if (found) return;
+        if (n === node) found = path.concat(i);
+        else if (n.subchoices) walk(n.subchoices, path.concat(i));
+      });
+    })(this.nodes, []);
+    return found;
+  };
+
+  TreeEditor.prototype.focusNode = function (node, part) {
+    var path = this.pathOf(node);
+    if (!path) return;
+    var input = this.root.querySelector('[data-key="' + CSS.escape(this.keyPrefix + ":" + path.join(".") + ":" + (part || "name")) + '"]');
+    if (input) { input.focus(); input.dataset.editing = "1"; }
+  };
+
+  // Drops empty sub-lists a move leaves behind, so the JSON shows a plain label again.
+  function pruneEmpty(nodes) {
+    nodes.forEach(function (node) {
+      if (node.subchoices) { pruneEmpty(node.subchoices); if (!node.subchoices.length) delete node.subchoices; }
+    });
+  }
+
+  // Moves `node` (at `from`) before/after/into `target`; refused into its own descendants.
+  TreeEditor.prototype.move = function (from, target, where) {
+    var source = this.locate(from);
+    if (!source || source.node === target) return false;
+    var inside = false;
+    (function walk(list) { list.forEach(function (n) { if (n === target) inside = true; else if (n.subchoices) walk(n.subchoices); }); })(source.node.subchoices || []);
+    if (inside) return false;
+    source.list.splice(source.index, 1);
+    if (where === "inside") {
+      target.subchoices = target.subchoices || [];
+      target.subchoices.push(source.node);
+    } else {
+      var at = this.locate(this.pathOf(target));
+      at.list.splice(at.index + (where === "after" ? 1 : 0), 0, source.node);
+    }
+    pruneEmpty(this.nodes);
+    return true;
+  };
+
+  TreeEditor.prototype.nameOf = function (node) { return node.choice || "this " + this.what; };
+
+  TreeEditor.prototype.onNameKey = function (e, node, path) {
+    if (e.isComposing || e.ctrlKey || e.metaKey) return;
+    var here = this.locate(path);
+    if (!here) return;
+    var self = this;
+    var editing = e.target.dataset.editing === "1";
+    if (e.key === "Escape") { e.target.dataset.editing = ""; return; }
+    if (e.key === "Enter" && !e.altKey && !e.shiftKey) {
+      e.preventDefault();
+      var fresh = { choice: "" };
+      here.list.splice(here.index + 1, 0, fresh);
+      this.changed(true);
+      this.focusNode(fresh);
+      this.announce("Added a " + this.what + " after " + this.nameOf(node) + ".");
+    } else if (e.key === "Tab" && !e.shiftKey && !e.altKey) {
+      if (here.index === 0 || !editing) return;  // nothing above to nest under: Tab moves on as usual
+      e.preventDefault();
+      var parent = here.list[here.index - 1];
+      this.move(path, parent, "inside");
+      this.changed(true);
+      this.focusNode(node);
+      this.announce(this.nameOf(node) + " is now under " + this.nameOf(parent) + ".");
+    } else if (e.key === "Tab" && e.shiftKey && !e.altKey) {
+      if (path.length < 2 || !editing) return;  // already at the top: Shift+Tab moves back as usual
+      e.preventDefault();
+      var owner = this.locate(path.slice(0, -1)).node;
+      this.move(path, owner, "after");
+      this.changed(true);
+      this.focusNode(node);
+      this.announce(this.nameOf(node) + " is now after " + this.nameOf(owner) + ".");
+    } else if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+      var to = here.index + (e.key === "ArrowUp" ? -1 : 1);
+      if (to < 0 || to >= here.list.length) return;
+      e.preventDefault();
+      here.list.splice(to, 0, here.list.splice(here.index, 1)[0]);
+      this.changed(true);
+      self.focusNode(node);
+    }
+  };
+
+  // Shows the labels whose name or display name contains the filter text, with their ancestors.
+  TreeEditor.prototype.applyFilter = function () {
+    var needle = this.filter.trim().toLowerCase();
+    var matches = 0;
+    function visit(li) {
+      var name = li.querySelector(":scope > .tree-row input.label-name");
+      var display = li.querySelector(":scope > .tree-row input.label-display");
+      var text = ((name ? name.value : "") + "\n" + (display ? display.value : "")).toLowerCase();
+      var own = !!needle && text.indexOf(needle) >= 0;
+      if (own) matches += 1;
+      var child = false;
+      li.querySelectorAll(":scope > ol > li").forEach(function (sub) { if (visit(sub)) child = true; });
+      // A label just added (still without a name) stays visible, so typing into it works.
+      var shown = !needle || own || child || (name && !name.value);
+      li.hidden = !shown;
+      li.classList.toggle("filter-match", own);
+      return own || child;
+    }
+    this.root.querySelectorAll(":scope > ol > li").forEach(visit);
+    var status = this.root.querySelector(".tree-filter-status");
+    if (status) {
+      var raw = this.filter.trim();
+      status.textContent = !raw ? "" : matches
+        ? matches + " " + this.what + (matches === 1 ? " matches" : "s match") + " “" + raw + "”"
+        : "No " + this.what + " matches “" + raw + "”";
+    }
+  };
+
   TreeEditor.prototype.render = function () {
     this.root.textContent = "";
-    this.root.appendChild(this.list(this.nodes, [], 1));
     var self = this;
+    if (this.filterable || this.filter || countNodes(this.nodes) >= 12) {
+      var filterId = nextId("filter");
+      var box = el("input", { type: "search", id: filterId, "class": "tree-filter", value: this.filter,
+        "data-key": this.keyPrefix + ":filter", placeholder: "Filter " + this.what + "s…", autocomplete: "off",
+        on: { input: function (e) { self.filter = e.target.value; self.applyFilter(); },
+          keydown: function (e) { if (e.key === "Enter") e.preventDefault(); } } });
+      this.root.appendChild(el("div", { "class": "row tree-filter-row" }, [
+        el("label", { "for": filterId, "class": "sr-only", text: "Filter " + this.what + "s" }), box,
+        el("span", { "class": "help tree-filter-status", role: "status", "aria-live": "polite" })
+      ]));
+    }
+    this.root.appendChild(this.list(this.nodes, [], 1));
     var article = /^[aeiou]/.test(this.what) ? "an " : "a ";
     this.root.appendChild(button("+ Add " + this.what, "Add " + article + this.what, function () {
       self.nodes.push({ choice: "" });
       self.changed(true);
       var inputs = self.root.querySelectorAll(":scope > ol > li > .tree-row input.label-name");
-      if (inputs.length) inputs[inputs.length - 1].focus();
+      if (inputs.length) { inputs[inputs.length - 1].focus(); inputs[inputs.length - 1].dataset.editing = "1"; }
     }, "add"));
     var paste = button("Paste a list", "Paste many " + this.what + "s at once", function () {
       self.pasting = !self.pasting;
@@ -200,7 +345,15 @@
     paste.setAttribute("aria-expanded", this.pasting ? "true" : "false");
     this.root.appendChild(paste);
     if (this.pasting) this.root.appendChild(this.pastePanel());
+    if (this.filterable) {
+      this.root.appendChild(el("p", { "class": "help key-hint" }, [
+        "Keys while writing a name: ", el("kbd", { text: "Enter" }), " adds the next " + this.what + ", ",
+        el("kbd", { text: "Tab" }), " puts it under the one above, ", el("kbd", { text: "Shift+Tab" }), " takes it back out, ",
+        el("kbd", { text: "Alt+↑/↓" }), " moves it, ", el("kbd", { text: "Esc" }), " then Tab moves on. Or drag ", el("span", { "aria-hidden": "true", text: "⠿" }), " onto a row's edge (before/after) or middle (under it)."
+      ]));
+    }
     this.root.appendChild(el("p", { "class": "help tree-status", role: "status", "aria-live": "polite" }));
+    if (this.filter) this.applyFilter();
   };
 
   // One name per line; deeper indentation (spaces or tabs) than the line above makes a sub-entry.
@@ -274,14 +427,59 @@
         "class": "label-name", value: node.choice || "", "data-key": key + ":name",
         "aria-label": self.what + " name (level " + depth + ", " + (index + 1) + " of " + nodes.length + ")",
         placeholder: self.what + " name",
-        on: { input: function (e) { node.choice = e.target.value; self.changed(false); } }
+        "aria-keyshortcuts": "Enter Tab Shift+Tab Alt+ArrowUp Alt+ArrowDown",
+        on: { input: function (e) { e.target.dataset.editing = "1"; node.choice = e.target.value; self.changed(false); },
+          // Tab and Shift+Tab restructure only while a name is being written (typed in, or just
+          // made with Enter): tabbing through the form past a label moves on and changes nothing.
+          focus: function (e) { e.target.dataset.editing = ""; },
+          keydown: function (e) { self.onNameKey(e, node, here); } }
       });
       var display = el("input", {
         "class": "label-display", value: node.display || "", "data-key": key + ":display",
         "aria-label": "Display name of " + (node.choice || "this " + self.what), placeholder: "display name (optional)",
         on: { input: function (e) { node.display = e.target.value; self.changed(false); } }
       });
-      var row = el("div", { "class": "tree-row" }, [name, display]);
+      // Dragging is for the mouse; the keys and buttons do the same from the keyboard.
+      var handle = el("span", { "class": "drag-handle", draggable: "true", "aria-hidden": "true", title: "Drag to move; drop on the middle of a row to nest", text: "⠿",
+        "data-key": key + ":drag",
+        on: { dragstart: function (e) {
+          self.dragging = here;
+          e.dataTransfer.effectAllowed = "move";
+          e.dataTransfer.setData("text/plain", node.choice || "");
+          try { e.dataTransfer.setDragImage(row, 10, 10); } catch (err) { /* older browsers: the handle itself */ }
+        }, dragend: function () {
+          self.dragging = null;
+          self.root.querySelectorAll(".drop-before, .drop-after, .drop-inside").forEach(function (r) { r.classList.remove("drop-before", "drop-after", "drop-inside"); });
+        } } });
+      var row = el("div", { "class": "tree-row" }, [handle, name, display]);
+      function dropWhere(e) {
+        var box = row.getBoundingClientRect();
+        var y = (e.clientY - box.top) / Math.max(1, box.height);
+        return y < 0.3 ? "before" : y > 0.7 ? "after" : "inside";
+      }
+      row.addEventListener("dragover", function (e) {
+        if (!self.dragging) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = "move";
+        var where = dropWhere(e);
+        row.classList.toggle("drop-before", where === "before");
+        row.classList.toggle("drop-after", where === "after");
+        row.classList.toggle("drop-inside", where === "inside");
+      });
+      row.addEventListener("dragleave", function () { row.classList.remove("drop-before", "drop-after", "drop-inside"); });
+      row.addEventListener("drop", function (e) {
+        if (!self.dragging) return;
+        e.preventDefault();
+        var from = self.dragging, where = dropWhere(e);
+        self.dragging = null;
+        var moving = self.locate(from);
+        if (moving && self.move(from, node, where)) {
+          self.changed(true);
+          self.announce(self.nameOf(moving.node) + (where === "inside" ? " is now under " : where === "before" ? " is now before " : " is now after ") + self.nameOf(node) + ".");
+        } else {
+          row.classList.remove("drop-before", "drop-after", "drop-inside");
+        }
+      });
       if (self.instance) {
         var instanceId = nextId("inst");
         row.appendChild(el("label", { "class": "check small-check", "for": instanceId }, [
@@ -315,7 +513,7 @@
         self.changed(true);
         var selector = '[data-key="' + CSS.escape(self.keyPrefix + ":" + here.concat(node.subchoices.length - 1).join(".") + ":name") + '"]';
         var input = self.root.querySelector(selector);
-        if (input) input.focus();
+        if (input) { input.focus(); input.dataset.editing = "1"; }
       });
       sub.setAttribute("data-key", key + ":sub");
       var remove = button("✕", "Remove " + (node.choice || "this " + self.what), function () {
@@ -400,25 +598,156 @@
     ]);
   }
 
+  // Video tasks: one label list for the whole task, and each geometry ticks which of its
+  // top-level labels it offers (all by default). Scale has no task-level list for video, so what
+  // is sent is still geometries.<kind>.objects_to_annotate, each the ticked labels in the task
+  // list's order. A geometry whose list cannot be written that way (another order, the same
+  // name defined differently, duplicates) keeps its own list, untouched, so an import comes back
+  // exactly; "Use the task's labels" converts it.
+  function taskLabelsInput() {
+    var field = document.getElementById("id_task_labels_ui");
+    if (!field) {
+      // Named, so undo snapshots keep labels no geometry ticks; the server ignores it.
+      field = el("input", { type: "hidden", name: "task_labels_ui", id: "id_task_labels_ui" });
+      form.appendChild(field);
+    }
+    return field;
+  }
+
   function geometriesBuilder(root, input) {
     var state = readJSON(input, {});
     if (!isObject(state)) state = {};
     var parked = {};  // settings of a geometry switched off, restored if it is switched on again
-    var kinds = (root.dataset.kinds || "").split(",");
+    var kinds = (root.dataset.kinds || "").split(",").filter(Boolean);
+    var saved = taskLabelsInput();
+    var shared = normalizeLabels(readJSON(saved, []));
+    var picks = {}, own = {};
+    var known = shared.slice();
+
+    function nameList(list) { return list.map(function (n) { return n.choice; }); }
+    function classify(kind) {
+      var raw = state[kind].objects_to_annotate;
+      var names = nameList(normalizeLabels(raw));
+      var picked = shared.filter(function (n) { return names.indexOf(n.choice) >= 0; });
+      var exact = JSON.stringify(serializeLabels(picked)) === JSON.stringify(raw === undefined ? [] : raw) &&
+        picked.length === names.length;
+      own[kind] = !exact;
+      picks[kind] = exact ? picked : [];
+    }
+    (function derive() {
+      var seen = {};
+      shared.forEach(function (n) { seen[n.choice] = true; });
+      kinds.forEach(function (kind) {
+        if (!isObject(state[kind])) return;
+        normalizeLabels(state[kind].objects_to_annotate).forEach(function (n) {
+          if (!seen[n.choice]) { seen[n.choice] = true; shared.push(n); }
+        });
+      });
+      known = shared.slice();
+      kinds.forEach(function (kind) { if (isObject(state[kind])) classify(kind); });
+      saved.value = shared.length ? JSON.stringify(serializeLabels(shared)) : "";
+    })();
+
+    // Writes a geometry's objects from its ticks; untouched when that gives what is there already.
+    function write(kind) {
+      var geometry = state[kind];
+      if (!isObject(geometry) || own[kind]) return;
+      picks[kind] = shared.filter(function (n) { return picks[kind].indexOf(n) >= 0; });
+      var value = serializeLabels(picks[kind]);
+      var current = geometry.objects_to_annotate === undefined ? [] : geometry.objects_to_annotate;
+      if (JSON.stringify(value) !== JSON.stringify(current)) setPath(geometry, ["objects_to_annotate"], value.length ? value : undefined);
+    }
     function changed() { commit(input, state); }
-    function render() {
-      root.textContent = "";
-      var menu = libraryMenu("geometries", function (value) { state = isObject(value) ? value : {}; render(); changed(); });
-      if (menu) root.appendChild(menu);
+
+    function sharedChanged(structural) {
+      var added = shared.filter(function (n) { return known.indexOf(n) < 0; });
+      kinds.forEach(function (kind) {
+        if (!isObject(state[kind]) || own[kind]) return;
+        var hadAll = known.every(function (n) { return picks[kind].indexOf(n) >= 0 || shared.indexOf(n) < 0; });
+        picks[kind] = picks[kind].filter(function (n) { return shared.indexOf(n) >= 0; });
+        if (hadAll) picks[kind] = picks[kind].concat(added);
+        write(kind);
+      });
+      known = shared.slice();
+      saved.value = shared.length ? JSON.stringify(serializeLabels(shared)) : "";
+      if (structural || added.length) withFocus(kindsBox, renderKinds);
+      else refreshPickNames();
+      changed();
+    }
+
+    var sharedEditor = new TreeEditor({ nodes: shared, instance: false, what: "label", keyPrefix: "task-labels", filterable: true,
+      onChange: function () { sharedChanged(false); } });
+    var structuralRender = sharedEditor.changed;
+    sharedEditor.changed = function (structural) {
+      structuralRender.call(sharedEditor, structural);
+      if (structural) withFocus(kindsBox, renderKinds);
+    };
+    var kindsBox = el("div", { "class": "geometry-kinds" });
+
+    function pickLabel(n, i) { return n.choice || "label " + (i + 1) + " (no name yet)"; }
+    function refreshPickNames() {
+      kindsBox.querySelectorAll("[data-pick-index]").forEach(function (span) {
+        var i = Number(span.dataset.pickIndex);
+        if (shared[i]) span.textContent = pickLabel(shared[i], i);
+      });
+    }
+
+    function picker(kind) {
+      var box = el("fieldset", { "class": "label-picker geometry-picks" }, [el("legend", { text: "Labels offered for " + kind })]);
+      if (!shared.length) box.appendChild(el("p", { "class": "help", text: "Add labels for the task above; each shape offers the ones ticked here." }));
+      shared.forEach(function (n, i) {
+        var id = nextId("pick");
+        box.appendChild(el("label", { "class": "check chip-check", "for": id }, [
+          el("input", { type: "checkbox", id: id, checked: picks[kind].indexOf(n) >= 0, "data-key": "g:" + kind + ":pick:" + i,
+            on: { change: function (e) {
+              if (e.target.checked) picks[kind].push(n); else picks[kind] = picks[kind].filter(function (p) { return p !== n; });
+              write(kind); changed();
+            } } }),
+          el("span", { "data-pick-index": String(i), text: pickLabel(n, i) })
+        ]));
+      });
+      return box;
+    }
+
+    function ownList(kind, geometry) {
+      var wrap = el("div", { "class": "own-objects" }, [
+        el("p", { "class": "help", text: "This shape has its own list of objects (it differs from the task's labels in order or definition), kept exactly as it is." })
+      ]);
+      var editor = new TreeEditor({ nodes: normalizeLabels(geometry.objects_to_annotate), instance: false, what: "object",
+        keyPrefix: "g-" + kind, onChange: function (value) { setPath(geometry, ["objects_to_annotate"], isEmpty(value) ? undefined : value); changed(); } });
+      wrap.appendChild(editor.root);
+      wrap.appendChild(button("Use the task's labels instead", "Use the task's label list for " + kind, function () {
+        var list = normalizeLabels(geometry.objects_to_annotate);
+        var names = nameList(shared);
+        list.forEach(function (n) { if (names.indexOf(n.choice) < 0) { shared.push(n); names.push(n.choice); } });
+        var mine = nameList(list);
+        own[kind] = false;
+        picks[kind] = shared.filter(function (n) { return mine.indexOf(n.choice) >= 0; });
+        known = known.concat(shared.filter(function (n) { return known.indexOf(n) < 0; }));
+        write(kind);
+        saved.value = shared.length ? JSON.stringify(serializeLabels(shared)) : "";
+        sharedEditor.render();
+        renderKinds();
+        changed();
+        var first = root.querySelector('#geometry-' + kind + ' input[type="checkbox"][data-key^="g:' + kind + ':pick"]');
+        if (first) first.focus();
+      }));
+      return wrap;
+    }
+
+    function renderKinds() {
+      kindsBox.textContent = "";
       kinds.forEach(function (kind) {
         var on = isObject(state[kind]);
         var toggleId = "geometry-" + kind + "-on";
         var box = el("fieldset", { "class": "geometry" + (on ? " on" : ""), id: "geometry-" + kind }, [
           el("legend", {}, [el("label", { "class": "check", "for": toggleId }, [
             el("input", { type: "checkbox", id: toggleId, checked: on, "data-key": "g:" + kind + ":on", on: { change: function (e) {
-              if (e.target.checked) state[kind] = parked[kind] || {};
-              else { parked[kind] = state[kind]; delete state[kind]; }
-              withFocus(root, render); changed();
+              if (e.target.checked) {
+                if (parked[kind]) { state[kind] = parked[kind]; classify(kind); }
+                else { state[kind] = {}; own[kind] = false; picks[kind] = shared.slice(); write(kind); }
+              } else { parked[kind] = state[kind]; delete state[kind]; }
+              withFocus(kindsBox, renderKinds); changed();
             } } }),
             kind
           ])]),
@@ -426,10 +755,7 @@
         ]);
         if (on) {
           var geometry = state[kind];
-          box.appendChild(el("h4", { text: "Objects to annotate with " + kind + (kind === "box" ? "es" : "s") }));
-          var editor = new TreeEditor({ nodes: normalizeLabels(geometry.objects_to_annotate), instance: false, what: "object",
-            keyPrefix: "g-" + kind, onChange: function (value) { setPath(geometry, ["objects_to_annotate"], isEmpty(value) ? undefined : value); changed(); } });
-          box.appendChild(editor.root);
+          box.appendChild(own[kind] ? ownList(kind, geometry) : picker(kind));
           var limits = el("div", { "class": "grid three limits" });
           (GEOMETRY_LIMITS[kind] || []).forEach(function (spec) {
             limits.appendChild(numberField(geometry, spec[0].split("."), spec[1], "g:" + kind + ":" + spec[0], changed));
@@ -438,10 +764,28 @@
             limits.appendChild(flagField(geometry, spec[0], spec[1], "g:" + kind + ":" + spec[0], changed));
           });
           if (limits.childNodes.length) box.appendChild(limits);
-          if (kind === "point") box.appendChild(connectionsEditor(geometry, changed, function () { withFocus(root, render); }));
+          if (kind === "point") box.appendChild(connectionsEditor(geometry, changed, function () { withFocus(kindsBox, renderKinds); }));
         }
-        root.appendChild(box);
+        kindsBox.appendChild(box);
       });
+    }
+
+    function render() {
+      root.textContent = "";
+      var menu = libraryMenu("geometries", function (value) {
+        // A preset brings its own objects: start the task list again from them.
+        commit(input, isObject(value) ? value : {});
+        saved.value = "";
+        geometriesBuilder(root, input);
+      });
+      if (menu) root.appendChild(menu);
+      root.appendChild(el("section", { "class": "task-labels" }, [
+        el("h3", { text: "Labels for this task" }),
+        el("p", { "class": "help", text: "One list for the whole task; each shape below offers the labels ticked for it (all, unless you untick some)." }),
+        sharedEditor.root
+      ]));
+      renderKinds();
+      root.appendChild(kindsBox);
     }
     render();
   }
@@ -1390,7 +1734,8 @@
     if (builder) {
       var exact = builderControl(builder, path || "");
       if (exact || exactOnly) return exact;
-      return builder.querySelector("input, select, textarea, button") || builder;
+      // The first thing to do there (the filter box only narrows what is shown).
+      return builder.querySelector("input:not(.tree-filter), select, textarea, button") || builder;
     }
     if (field && field.type !== "hidden") return field;
     return null;
