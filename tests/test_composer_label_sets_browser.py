@@ -68,10 +68,18 @@ def test_filtering_a_sixty_label_tree_shows_matches_with_their_ancestors(page, l
     box.fill("a")
     save_screenshot(page, "composer-label-filter")
     page.set_viewport_size({"width": 375, "height": 800})
-    page.locator("#labels-card").scroll_into_view_if_needed()
+    unfold(page, "#labels-card")
+    page.locator("#labels-card .tree-filter").scroll_into_view_if_needed()
     assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
     save_screenshot(page, "composer-label-filter-phone", full_page=False)
     assert js_errors(page) == []
+
+
+def unfold(page, card: str) -> None:
+    """At phone width the composer folds its cards to their headings: open this one."""
+    page.wait_for_function(f"() => document.querySelector('{card} .card-toggle')")
+    if "folded" in (page.locator(card).get_attribute("class") or ""):
+        page.locator(f"{card} .card-toggle").click()
 
 
 def drop_on(page, source_key: str, target_key: str, where: str) -> None:
@@ -344,12 +352,14 @@ def test_video_geometries_pick_from_one_task_label_list(page, live_server, users
     assert json.loads(page.locator("#json-id_geometries_json").input_value()) == shown["geometries"]
     page.get_by_role("button", name="Edit geometries as JSON").click()
     page.set_viewport_size({"width": 375, "height": 800})
+    unfold(page, "#geometries-card")
     page.locator("#geometries-card").scroll_into_view_if_needed()
     assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
     if task_type == "videoannotation":  # the playback composer's builder is the same
         page.set_viewport_size({"width": 1280, "height": 900})
         save_screenshot(page, "composer-task-labels")
         page.set_viewport_size({"width": 375, "height": 800})
+        unfold(page, "#geometries-card")
         page.locator("#geometries-card .task-labels").scroll_into_view_if_needed()
         save_screenshot(page, "composer-task-labels-phone", full_page=False)
     assert js_errors(page) == []
