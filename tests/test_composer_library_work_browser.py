@@ -43,6 +43,7 @@ def test_edit_a_template_see_its_versions_restore_one_and_start_a_task_from_it(p
     page.get_by_role("link", name="Edit Streets").click()
     page.wait_for_selector("#editing-item")
     assert "Editing the template “Streets”" in page.locator("#editing-item").inner_text()
+    shot(page, "library-edit-template", full_page=False)
     page.fill("#id_instruction", "Paint every bus.")
     with page.expect_navigation():
         page.click("#save-item-button")
@@ -165,6 +166,24 @@ def test_the_phone_composer_folds_its_cards_and_submits_from_the_bottom_bar(brow
             page.click("#phone-submit")
         task = Task.objects.get()
         assert task.payload["labels"] == ["car"] and task.payload["attachment"].endswith("street-1.png")
+
+        # A problem in a folded card opens it: after an import, and from a problem link.
+        page.goto(f"{live_server.url}/compose/videoannotation/")
+        page.locator("summary", has_text="Import an existing Scale payload").click()
+        tags = ["a", "b", "c", "d", "e", "f"]
+        page.fill(
+            "#import-json", json.dumps({"attachment": f"{live_server.url}/sandbox/media/traffic.mp4", "tags": tags})
+        )
+        with page.expect_navigation():
+            page.get_by_role("button", name="Fill the form from this payload").click()
+        card = page.locator("#compose-form > section.card", has=page.locator("#id_tags_json"))
+        assert "folded" not in card.get_attribute("class")
+        assert "folded" in page.locator("#links-card").get_attribute("class")
+        page.wait_for_function("() => /problem/.test(document.getElementById('phone-problems').textContent)")
+        card.locator(".card-toggle").click()
+        assert "folded" in card.get_attribute("class")
+        page.locator("#preview-errors a.issue-link[data-field='tags_json']").click()
+        assert "folded" not in card.get_attribute("class")
     finally:
         context.close()
     assert errors == []
