@@ -107,6 +107,9 @@ def test_export_from_one_workspace_and_import_into_another_with_a_name_clash(pag
         login_in_browser(other, live_server, "charlie", "charlie-password-1")
         other.goto(f"{live_server.url}/compose/library/")
         other.click("#import-link")
+        other.set_viewport_size(PHONE)
+        assert other.evaluate(FITS), "the import form scrolls sideways at 375 px"
+        other.set_viewport_size({"width": 1280, "height": 900})
         other.set_input_files("#import-file", {"name": "lib.json", "mimeType": "application/json", "buffer": exported})
         with other.expect_navigation():
             other.get_by_role("button", name="Check what would be imported").click()
