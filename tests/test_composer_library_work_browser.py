@@ -78,6 +78,17 @@ def test_edit_a_template_see_its_versions_restore_one_and_start_a_task_from_it(p
     page.goto(f"{live_server.url}/compose/library/")
     assert "1 task made from it" in page.locator(f"#template-{template.code}").inner_text()
     save_screenshot(page, "library")
+
+    # A delete can be undone for a while: the template comes back with its versions and its count.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete Streets").click()
+    assert page.locator(f"#template-{template.code}").count() == 0
+    assert "Deleted the template “Streets”" in page.locator(".undo-bar").inner_text()
+    with page.expect_navigation():
+        page.locator(".undo-bar").get_by_role("button", name="Undo").click()
+    assert "Put back the template “Streets”" in page.locator(".msg-success").inner_text()
+    assert "1 task made from it · 3 versions" in page.locator(f"#template-{template.code}").inner_text()
+    assert page.locator(".undo-bar").count() == 0
     page.set_viewport_size(PHONE)
     page.reload()
     assert page.evaluate(FITS), "the library scrolls sideways at 375 px"
