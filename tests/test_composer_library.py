@@ -285,3 +285,15 @@ def test_a_bulk_run_counts_its_tasks_against_the_template_and_version(users, dja
         group = bulk.submit_plan(bulk.plan(users.ws_a, template, rows, "rows.csv"), users.alice)
     uses = TemplateUse.objects.filter(task__group=group)
     assert uses.count() == 2 and {(u.template_code, u.version) for u in uses} == {(template.code, 2)}
+
+
+def test_a_draft_begun_from_a_template_still_counts_towards_it(alice_client, users):
+    template = save_template(alice_client)
+    data = import_payload("segmentannotation", template.payload).data
+    alice_client.post("/compose/segmentannotation/draft/", {**data, "from_template": str(template.code)})
+    page = alice_client.get("/compose/segmentannotation/").content.decode()
+    assert "Restored your draft" in page and f'name="from_template" value="{template.code}"' in page
+    # Another workspace's code is not kept.
+    other = TaskTemplate.objects.create(workspace=users.ws_b, name="B", task_type="segmentannotation")
+    alice_client.post("/compose/segmentannotation/draft/", {**data, "from_template": str(other.code)})
+    assert 'name="from_template"' not in alice_client.get("/compose/segmentannotation/").content.decode()

@@ -201,7 +201,8 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
             form = ComposeForm(
                 task_type=task_type, initial=importing.initial_for(_draft_fields(blank, draft.data), blank)
             )
-            return _render_composer(request, task_type, form, draft=draft)
+            started = _template_of(request, draft.data.get("from_template", ""))
+            return _render_composer(request, task_type, form, draft=draft, from_template=started)
         return _render_composer(request, task_type, ComposeForm(task_type=task_type, initial=_defaults(workspace)))
 
     too_large = _too_large(request)
@@ -241,8 +242,11 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
 
 def _posted_template(request: HttpRequest) -> TaskTemplate | None:
     """The template a composer POST started from (kept across re-renders), if it is the person's."""
-    code = request.POST.get("from_template", "")
-    if not code:
+    return _template_of(request, request.POST.get("from_template", ""))
+
+
+def _template_of(request: HttpRequest, code: Any) -> TaskTemplate | None:
+    if not code or not isinstance(code, str):
         return None
     try:
         return get_for_user(TaskTemplate.objects.all(), request, code=code)
@@ -265,7 +269,10 @@ def draft_save(request: HttpRequest, task_type: str) -> HttpResponse:
     workspace = require_workspace(request)
     if _too_large(request):
         return JsonResponse({"saved": False, "reason": "too large to keep as a draft"}, status=413)
-    data = _draft_fields(ComposeForm(task_type=task_type), request.POST)
+    data: dict[str, str] = _draft_fields(ComposeForm(task_type=task_type), request.POST)
+    if _posted_template(request) is not None:
+        # A draft begun from a template still counts towards it when it is finally submitted.
+        data["from_template"] = request.POST["from_template"]
     draft, _ = Draft.objects.update_or_create(
         user=request.user, workspace=workspace, task_type=task_type, defaults={"data": data}
     )
