@@ -107,6 +107,22 @@ def is_public_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_unspecified)
 
 
+def is_public_ip_text(address: str) -> bool:
+    """is_public_address for an address as a socket reports it ("10.0.0.1", "::1", "fe80::1%eth0")."""
+    try:
+        return is_public_address(ipaddress.ip_address(address.split("%", 1)[0]))
+    except ValueError:
+        return False
+
+
+def is_trusted_url(url: str, prefixes: Iterable[str]) -> bool:
+    """Whether `url` lies under one of the trusted prefixes (see site_trusted); False when malformed."""
+    try:
+        return _is_trusted(_parse(url), prefixes)
+    except FetchError:
+        return False
+
+
 def public_url_problem(url: str) -> str | None:
     """Why `url` is not a public http(s) URL the fetcher would reach, or None when it is.
 

@@ -17,11 +17,14 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 VERSION = "0.1.0"
 USER_AGENT = f"annotator/{VERSION} (+requests/{requests.__version__})"
@@ -113,35 +116,91 @@ def error_for(response: requests.Response) -> ScaleError:
     return PermanentError(code, f"unexpected response: {message}", retry_after)
 
 
-_sessions: dict[int, requests.Session] = {}
+AddressCheck = Callable[[str], bool]
+
+
+class RefusedAddress(Exception):
+    """The connection reached an address the caller's check refuses (see `address_allowed`)."""
+
+
+class _CheckedConnection:
+    # Checked after the socket connects, on the address it really connected to:
+    # a host name that resolved to a public address when Settings saved it and
+    # to a private one now (DNS rebinding) is caught here, not before.
+    address_allowed: AddressCheck
+
+    def _new_conn(self):  # urllib3's hook: the plain socket, before TLS
+        sock = super()._new_conn()
+        peer = sock.getpeername()[0]
+        if not type(self).address_allowed(peer):
+            sock.close()
+            raise RefusedAddress(peer)
+        return sock
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def __init__(self, address_allowed: AddressCheck, **kwargs: Any) -> None:
+        self.address_allowed = address_allowed
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        check = staticmethod(self.address_allowed)
+        http = type("CheckedHTTPConnection", (_CheckedConnection, HTTPConnection), {"address_allowed": check})
+        https = type("CheckedHTTPSConnection", (_CheckedConnection, HTTPSConnection), {"address_allowed": check})
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("CheckedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("CheckedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+        }
+
+
+_sessions: dict[tuple[int, AddressCheck | None], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def _session() -> requests.Session:
-    # One pool per process, made lazily, so a prefork child never inherits its
-    # parent's sockets. requests' Session is safe enough for concurrent
-    # requests from threads (urllib3's pool is thread-safe); cookies are unused.
-    pid = os.getpid()
-    session = _sessions.get(pid)
+def _session(address_allowed: AddressCheck | None = None) -> requests.Session:
+    # One pool per process (and address check), made lazily, so a prefork child
+    # never inherits its parent's sockets. requests' Session is safe enough for
+    # concurrent requests from threads (urllib3's pool is thread-safe); cookies are unused.
+    key = (os.getpid(), address_allowed)
+    session = _sessions.get(key)
     if session is None:
         with _sessions_lock:
-            session = _sessions.get(pid)
+            session = _sessions.get(key)
             if session is None:
-                _sessions.clear()
+                if any(pid != key[0] for pid, _ in _sessions):
+                    _sessions.clear()
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=0)
+                options = {"pool_connections": 8, "pool_maxsize": POOL_SIZE, "max_retries": 0}
+                if address_allowed is None:
+                    adapter = HTTPAdapter(**options)
+                else:
+                    adapter = _CheckedAdapter(address_allowed, **options)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 session.headers["User-Agent"] = USER_AGENT
-                _sessions[pid] = session
+                _sessions[key] = session
     return session
 
 
 class ScaleClient:
-    def __init__(self, base_url: str, api_key: str, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+    """`address_allowed(ip)`, when given, is asked about every address a connection
+    reaches; a refused one raises PermanentError before anything (the key included)
+    is sent. The caller decides which addresses are allowed (this module knows no
+    settings); it must be the same function object each time to share the pool."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        address_allowed: AddressCheck | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        self.address_allowed = address_allowed
 
     def __repr__(self) -> str:
         # Never show the key.
@@ -159,7 +218,7 @@ class ScaleClient:
     ) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         try:
-            response = _session().request(
+            response = _session(self.address_allowed).request(
                 method,
                 url,
                 json=json,
@@ -170,6 +229,11 @@ class ScaleClient:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
+        except RefusedAddress as e:
+            # Not the address itself: the message reaches members, who need not learn the network.
+            raise PermanentError(
+                None, "The Scale API address leads to a private or loopback network; nothing was sent there."
+            ) from e
         except requests.Timeout as e:
             # The request may have reached Scale: the caller's unique_id makes a retry safe.
             raise TemporaryError(None, f"Scale did not answer in time ({type(e).__name__})") from e
@@ -231,8 +295,14 @@ class ScaleClient:
 
 def _short(error: Exception) -> str:
     # requests' messages repeat the whole pool repr; the root cause is enough.
+    # Only the operating system's reason is quoted: other texts can carry what the
+    # far end sent (a banner, `BadStatusLine: SSH-2.0-...`), which is not ours to show.
     text = str(error)
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if match:
         return match.group(1).strip()
-    return text[:200]
+    if isinstance(error, requests.exceptions.SSLError):
+        return "the TLS handshake failed"
+    if "BadStatusLine" in text or "RemoteDisconnected" in text or "ProtocolError" in text:
+        return "the server's answer was not HTTP"
+    return f"the connection failed ({type(error).__name__})"

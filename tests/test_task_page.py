@@ -97,3 +97,25 @@ def test_the_viewer_gets_the_mask_and_a_legend_from_label_mapping(alice_client, 
         ("car #2", 5),
     ]
     assert page.count('type="checkbox" checked data-index=') == 5  # one toggle per label
+
+
+def test_times_under_a_minute_read_just_now_and_labels_are_not_repeated():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotator.tasks.templatetags.when import ago
+
+    assert ago(timezone.now() - timedelta(seconds=5)) == "just now"  # timesince said "0 minutes ago"
+    assert ago(timezone.now() - timedelta(minutes=3)) == "3\xa0minutes ago"  # Django keeps the two together
+    assert ago(None) == ""
+
+
+@pytest.mark.django_db
+def test_the_composed_step_reads_once(users):
+    from annotator.submission import pipeline
+    from annotator.tasks.views import timeline
+
+    task = pipeline.create_task(users.ws_a, users.alice, "segmentannotation", {"attachment": "https://e.org/a.png"})
+    composed = [i for i in timeline(task) if i["kind"] == "composed"]
+    assert [(i["label"], i["message"]) for i in composed] == [("Composed", "")]  # was "Composed Composed"

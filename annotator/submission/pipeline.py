@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotator import fetcher
 from annotator.accounts.models import Workspace
 from annotator.scale_client import ScaleClient
 from annotator.tasks.models import SubmissionGroup, Task, TaskEvent
@@ -17,8 +18,20 @@ def derived_unique_id(task: Task) -> str:
 
 
 def client_for(workspace: Workspace) -> ScaleClient:
+    """The client for this workspace's Scale endpoint.
+
+    Settings refuse a private base URL, but a name can resolve elsewhere later: unless the
+    URL is trusted (the built-in sandbox, the operator's FETCH_TRUSTED_URLS), every connection
+    is checked against the address it really reached, as the fetcher checks its own."""
     timeout = (settings.SUBMIT_CONNECT_TIMEOUT, settings.SUBMIT_READ_TIMEOUT)
-    return ScaleClient(workspace.scale_base_url, workspace.get_api_key(), timeout=timeout)
+    base_url = workspace.scale_base_url
+    trusted = fetcher.is_trusted_url(base_url + "/", fetcher.site_trusted())
+    return ScaleClient(
+        base_url,
+        workspace.get_api_key(),
+        timeout=timeout,
+        address_allowed=None if trusted else fetcher.is_public_ip_text,
+    )
 
 
 def enqueue(task_id: int) -> None:

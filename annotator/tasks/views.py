@@ -501,7 +501,10 @@ def timeline(task: Task) -> list[dict]:
     bodies = dict(CallbackEvent.objects.filter(id__in=[i for i in ids if i]).values_list("id", "body"))
     items = []
     for e in events:
-        item = {"at": e.at, "kind": e.kind, "label": e.get_kind_display(), "message": e.message, "id": f"ev-{e.pk}"}
+        label = e.get_kind_display()
+        # "Composed Composed": a message that only repeats its label says nothing more.
+        message = "" if e.message.strip().lower() == label.lower() else e.message
+        item = {"at": e.at, "kind": e.kind, "label": label, "message": message, "id": f"ev-{e.pk}"}
         if e.kind == TaskEvent.Kind.CALLBACK and e.data and e.data.get("callback_event") in bodies:
             item["body"] = _body_preview(bodies[e.data["callback_event"]])
         items.append(item)
