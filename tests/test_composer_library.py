@@ -297,3 +297,13 @@ def test_a_draft_begun_from_a_template_still_counts_towards_it(alice_client, use
     other = TaskTemplate.objects.create(workspace=users.ws_b, name="B", task_type="segmentannotation")
     alice_client.post("/compose/segmentannotation/draft/", {**data, "from_template": str(other.code)})
     assert 'name="from_template"' not in alice_client.get("/compose/segmentannotation/").content.decode()
+
+
+def test_a_copy_of_an_item_with_the_longest_name_still_fits(alice_client, users):
+    long = "n" * 200
+    labels = LabelSet.objects.create(workspace=users.ws_a, name=long, labels=["a"])
+    alice_client.post(f"/compose/library/label-sets/{labels.code}/duplicate/")
+    alice_client.post(f"/compose/library/label-sets/{labels.code}/duplicate/")
+    names = sorted(LabelSet.objects.exclude(pk=labels.pk).values_list("name", flat=True))
+    first = "n" * 193 + " (copy)"
+    assert names == sorted([first, first[:196] + " (2)"])  # each cut to 200 characters, never refused

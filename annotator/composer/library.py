@@ -114,6 +114,7 @@ def templates_using(kind: Kind, item) -> list[TaskTemplate]:
 
 def free_name(model, workspace, name: str, taken: set[str] | None = None) -> str:
     """`name`, or the first "name (n)" no item of this kind in the workspace has (nor `taken`)."""
+    name = name[:MAX_NAME]
     used = set(model.objects.filter(workspace=workspace, name__startswith=name[:150]).values_list("name", flat=True))
     used |= taken or set()
     if name not in used:
@@ -129,7 +130,8 @@ def free_name(model, workspace, name: str, taken: set[str] | None = None) -> str
 
 def duplicate(kind: Kind, item, user):
     with transaction.atomic():
-        name = free_name(kind.model, item.workspace, f"{item.name} (copy)")
+        suffix = " (copy)"
+        name = free_name(kind.model, item.workspace, item.name[: MAX_NAME - len(suffix)] + suffix)
         values = {kind.field: kind.content(item)}
         if hasattr(item, "task_type"):
             values["task_type"] = item.task_type
