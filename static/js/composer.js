@@ -1696,7 +1696,9 @@
       if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
       var key = e.key.toLowerCase();
       if (key !== "z" && key !== "y") return;
-      if (e.target && e.target.id === "import-json") return;  // the paste box keeps its own undo
+      // The paste box and the builders' JSON boxes keep the browser's own undo of their text (a
+      // JSON box writes its field whenever the text parses, so that undo reaches the field too).
+      if (e.target && (e.target.id === "import-json" || (e.target.classList && e.target.classList.contains("builder-json")))) return;
       e.preventDefault();
       if (key === "y" || e.shiftKey) redo(); else undo();
     });
