@@ -344,11 +344,14 @@ def request(
     trusted: Iterable[str] = (),
     follow_redirects: bool = True,
     read_body: bool = True,
+    truncate: bool = False,
 ) -> Response:
     """One guarded HTTP call; `timeout` is the total for everything, redirects included.
 
     A redirect is followed (GET only, each hop checked again) when `follow_redirects`, else
-    returned as it is. Any status is returned; fetch() is the one that wants a 200."""
+    returned as it is. Any status is returned; fetch() is the one that wants a 200.
+    With `truncate`, a body longer than max_bytes is cut there (the connection is closed
+    unread) instead of raising TooLarge: for readers of headers that want only a file's start."""
     prefixes = list(trusted)
     deadline = _Deadline(timeout)
     try:
@@ -356,7 +359,7 @@ def request(
             target = _parse(url)
             response = _one_call(
                 method, target, body=body, headers=headers, deadline=deadline, prefixes=prefixes,
-                max_bytes=max_bytes, read_body=read_body,
+                max_bytes=max_bytes, read_body=read_body, truncate=truncate,
             )  # fmt: skip
             if not (follow_redirects and response.status in _REDIRECTS):
                 return Response(response.status, response.headers, response.content, url)
@@ -380,6 +383,7 @@ def _one_call(
     prefixes: list[str],
     max_bytes: int,
     read_body: bool,
+    truncate: bool = False,
 ) -> Response:
     ips = _resolve(target, _is_trusted(target, prefixes), deadline)
     where = target.host
@@ -407,9 +411,9 @@ def _one_call(
             content = b""
             if read_body and answer.status not in _REDIRECTS:
                 length = found.get("content-length", "")
-                if length.isdigit() and int(length) > max_bytes:
+                if not truncate and length.isdigit() and int(length) > max_bytes:
                     raise TooLarge(f"The file is larger than the {_size(max_bytes)} limit.")
-                content = _read_capped(answer, connection, max_bytes, deadline)
+                content = _read_capped(answer, connection, max_bytes, deadline, truncate=truncate)
             return Response(answer.status, found, content)
         except (TimeoutError, FetchError):
             raise
@@ -434,7 +438,7 @@ def _one_call(
             sock.close()
 
 
-def _read_capped(response, connection, max_bytes: int, deadline: _Deadline) -> bytes:
+def _read_capped(response, connection, max_bytes: int, deadline: _Deadline, *, truncate: bool = False) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -447,6 +451,9 @@ def _read_capped(response, connection, max_bytes: int, deadline: _Deadline) -> b
                 raise TimeoutError
             return b"".join(chunks)
         total += len(chunk)
+        if total > max_bytes and truncate:
+            chunks.append(chunk[: len(chunk) - (total - max_bytes)])
+            return b"".join(chunks)
         if total > max_bytes:
             raise TooLarge(f"The file is larger than the {_size(max_bytes)} limit.")
         chunks.append(chunk)

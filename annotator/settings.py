@@ -349,6 +349,11 @@ MEDIA_PROXY_PER_MINUTE = envint("MEDIA_PROXY_PER_MINUTE", "60")
 # ...and how many fetches one web process runs at once, whoever asks: keep it below the
 # threads per process (gunicorn --threads) so pages and sign-in always have one.
 MEDIA_PROXY_PER_PROCESS = envint("MEDIA_PROXY_PER_PROCESS", "2")
+# The composer's media checks (video length and size, frame sizes): total seconds per medium,
+# the most bytes of an MP4's header (moov) read, and how long a result is kept per URL.
+MEDIA_CHECK_TIMEOUT = envfloat("MEDIA_CHECK_TIMEOUT", "10")
+MEDIA_CHECK_MAX_BYTES = envint("MEDIA_CHECK_MAX_BYTES", str(4 * 1024 * 1024))
+MEDIA_CHECK_CACHE_SECONDS = envint("MEDIA_CHECK_CACHE_SECONDS", "300")
 # Result copies per task: files, bytes in all, and seconds for the whole copy.
 RESULT_MAX_FILES = envint("RESULT_MAX_FILES", "100")
 RESULT_MAX_BYTES = envint("RESULT_MAX_BYTES", str(200 * 1024 * 1024))

@@ -16,6 +16,7 @@ from typing import Any
 from django.http import QueryDict
 
 from annotator import scale_rules
+from annotator.composer import media_checks
 from annotator.composer.forms import OMIT, ComposeForm, field_for_key
 
 # The scaleapi SDK's enum member for each task type (TaskType.Segmentannotation does not exist).
@@ -54,6 +55,8 @@ class Composition:
     form: ComposeForm
     payload: dict[str, Any]
     issues: list[Issue] = field(default_factory=list)
+    # What the media checks' cache knows of each (kind, url) of the task (None: not yet checked).
+    media: dict[tuple[str, str], media_checks.MediaInfo | None] = field(default_factory=dict)
 
     @property
     def is_valid(self) -> bool:
@@ -105,7 +108,13 @@ def compose(task_type: str, data: QueryDict | dict[str, Any], **form_kwargs: Any
         else:
             name = field_for_path(error.path, error.code, form)
         issues.append(Issue(name, error.path, error.message, severity=error.severity))
-    return Composition(task_type, form, payload, issues)
+    # The media as far as it was checked already (a cache read, never a fetch: this runs on
+    # every keystroke's preview). Not Scale's rules, so warnings only.
+    media = media_checks.known(task_type, payload)
+    for finding in media_checks.findings(task_type, payload, media):
+        name = field_for_path(finding.path, "", form)
+        issues.append(Issue(name, finding.path, finding.message, severity="warning"))
+    return Composition(task_type, form, payload, issues, media)
 
 
 def _in_order(payload: dict[str, Any], order: Any) -> dict[str, Any]:

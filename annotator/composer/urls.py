@@ -28,6 +28,7 @@ urlpatterns = [
     path("library/<slug:slug>/<uuid:code>/edit/", library_views.item_edit, name="library_item_edit"),
     path("library/<slug:slug>/<uuid:code>/duplicate/", library_views.item_duplicate, name="library_item_duplicate"),
     path("media/", views.media_proxy, name="composer_media_proxy"),
+    path("media-check/", views.media_check, name="composer_media_check"),
     path("upload/", upload.upload_attachment, name="compose_upload"),
     # One route per type rather than a <str:task_type> kwarg: only real types resolve.
     *[path(f"{t}/", views.compose_task, {"task_type": t}, name=f"compose_{t}") for t in TASK_TYPES],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -16,9 +17,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator import fetch_quota, fetcher, markdown, safe_files, scale_rules
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.composer import compose as composing
-from annotator.composer import importing, library_views
+from annotator.composer import importing, library_views, media_checks
 from annotator.composer import library as lib
 from annotator.composer.forms import ComposeForm, template_payload
+from annotator.composer.labeller import labeller_view
 from annotator.composer.matrix import when_asked
 from annotator.composer.models import AttributeSet, Draft, GeometryPreset, LabelSet, TaskTemplate, TemplateUse
 from annotator.submission import pipeline
@@ -385,6 +387,7 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     base_url = workspace.scale_base_url
     # Without the browser's list (no script), every problem is shown.
     shown, to_fill = _touched_issues(composition, request.POST.get("touched_fields", "*"))
+    matrix = when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes"))
     ctx = {
         "task_type": task_type,
         "c": composition,
@@ -394,7 +397,11 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
         "max_labels": scale_rules.MAX_LABELS,
         "metadata_bytes": composing.metadata_bytes(payload),
         "max_metadata": scale_rules.MAX_METADATA_BYTES,
-        "matrix": when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes")),
+        "matrix": matrix,
+        "labeller": labeller_view(task_type, payload, matrix),
+        "media": [(kind, url, info) for (kind, url), info in composition.media.items()],
+        # Media not checked yet: the browser asks for each (media_check) and then re-previews.
+        "media_pending": json.dumps([pair for pair, info in composition.media.items() if info is None]),
         "instruction_html": markdown.render_markdown(payload.get("instruction") or ""),
         "field_names": list(composition.form.fields),
         "errors": [issue for issue in shown if issue.severity == "error"],
@@ -528,3 +535,33 @@ def media_proxy(request: HttpRequest) -> HttpResponse:
 def _proxy_error(message: str, status: int) -> HttpResponse:
     response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     return safe_files.harden(response)
+
+
+@login_required
+@require_GET
+def media_check(request: HttpRequest) -> HttpResponse:
+    """What the media checks read from one medium (?kind=video|image&url=…), as JSON.
+
+    The browser asks once per media URL of the form, off the typing preview's path; the
+    answer is cached per URL, and the next preview turns it into warnings (media_checks).
+    Fetching shares the image proxy's per-person quota; a cached answer costs none."""
+    require_workspace(request)
+    kind = request.GET.get("kind", "")
+    url = request.GET.get("url", "")
+    if kind not in media_checks.KINDS or not url or len(url) > 4096:
+        return JsonResponse({"problem": "Give kind=video or image and a URL."}, status=400)
+    info = media_checks.cached(kind, url)
+    if info is None:
+        if media_checks.unfetchable(url):
+            info = media_checks.check(kind, url)  # nothing is fetched: the reason is the answer
+        else:
+            try:
+                with fetch_quota.proxy_slot(request.user.pk):
+                    info = media_checks.check(kind, url)
+            except fetch_quota.Refused as refused:
+                response = JsonResponse({"problem": refused.message}, status=429)
+                response["Retry-After"] = str(refused.retry_after)
+                return response
+    return JsonResponse({"kind": kind, "url": url, "summary": info.summary(), "problem": info.problem,
+                         "duration": info.duration, "width": info.width, "height": info.height,
+                         "frame_rate": info.frame_rate})  # fmt: skip

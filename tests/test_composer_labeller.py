@@ -1,0 +1,71 @@
+"""The labeller's view: palette trees, tools with limits, questions with when they are asked."""
+
+from __future__ import annotations
+
+import json
+
+from annotator.composer import compose as composing
+from annotator.composer import labeller
+from annotator.composer.matrix import when_asked
+
+
+def view(task_type: str, payload: dict) -> labeller.LabellerView:
+    matrix = when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes"))
+    return labeller.labeller_view(task_type, payload, matrix)
+
+
+def test_segmentation_palette_is_the_label_tree_with_display_names():
+    shown = view(
+        "segmentannotation",
+        {
+            "labels": [
+                "road",
+                {"choice": "vehicle", "display": "Vehicles", "subchoices": [{"choice": "car", "display": "Car"}]},
+            ]
+        },
+    )
+    (tool,) = shown.tools
+    assert [(t.kind, t.name, t.display) for t in tool.palette] == [
+        ("leaf", "road", "road"),
+        ("open", "vehicle", "Vehicles"),
+        ("leaf", "car", "Car"),
+        ("close", "", ""),
+    ]
+
+
+def test_video_tools_have_their_limits_and_questions_know_when_they_are_asked():
+    payload = {
+        "geometries": {
+            "box": {"objects_to_annotate": ["car"], "min_width": 4, "can_rotate": True},
+            "line": {"objects_to_annotate": ["lane"], "max_vertices": 20},
+        },
+        "annotation_attributes": {
+            "moving": {"choices": ["yes", "no"], "conditions": {"label_condition": {"label": "car"}}},
+            "speed": {
+                "type": "number",
+                "min": 0,
+                "max": 90,
+                "conditions": {"attribute_conditions": [{"moving": "yes"}]},
+            },
+        },
+    }
+    shown = view("videoannotation", payload)
+    assert [(t.name, t.limits) for t in shown.tools] == [
+        ("Box", ["at least 4 x 0 px", "can be rotated"]),
+        ("Line", ["at most 20 vertices"]),
+    ]
+    moving, speed = shown.questions
+    assert moving.answer == "one of: yes, no" and speed.answer == "a number from 0 to 90"
+    assert json.loads(moving.when) == {"car": ["always", ""], "lane": ["never", ""]}
+    assert json.loads(speed.when) == {"car": ["conditional", "if moving is yes"], "lane": ["never", ""]}
+
+
+def test_a_hostile_palette_is_cut_not_recursed():
+    deep: list = ["leaf"]
+    for _ in range(50_000):
+        deep = [{"choice": "g", "subchoices": deep}]
+    tokens, cut = labeller.palette(deep, [labeller.MAX_NODES])
+    assert cut and sum(t.kind == "open" for t in tokens) == labeller.MAX_DEPTH
+    assert sum(t.kind == "open" for t in tokens) == sum(t.kind == "close" for t in tokens)
+    wide, cut = labeller.palette([f"l{i}" for i in range(100_000)], [labeller.MAX_NODES])
+    assert cut and len(wide) == labeller.MAX_NODES

@@ -1,0 +1,154 @@
+"""Media checks and the labeller's view in real Chromium, against the sandbox's real MP4."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import login_in_browser
+from tests.support import ARTIFACTS, BASE_DIR
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
+
+
+def payload(site: str) -> dict:
+    return {
+        # The sandbox's clip is 3 s long; the task asks for 1 s + 5 s of it.
+        "attachment": f"{site}/sandbox/media/traffic.mp4",
+        "attachment_type": "video",
+        "geometries": {
+            "box": {
+                "objects_to_annotate": [
+                    {
+                        "choice": "vehicle",
+                        "display": "Vehicle",
+                        "subchoices": [{"choice": "car", "display": "Car"}, "truck"],
+                    },
+                    "person",
+                ],
+                "min_width": 5,
+                "min_height": 5,
+            },
+            "polygon": {"objects_to_annotate": ["road"], "min_vertices": 3, "max_vertices": 12},
+        },
+        "annotation_attributes": {
+            "moving": {
+                "type": "category",
+                "description": "Is it moving?",
+                "choices": ["yes", "no"],
+                "conditions": {"label_condition": {"label": ["car", "truck"]}},
+            },
+            "speed": {
+                "type": "number",
+                "description": "How fast (km/h)?",
+                "min": 0,
+                "max": 200,
+                "conditions": {
+                    "label_condition": {"label": ["car", "truck"]},
+                    "attribute_conditions": [{"moving": "yes"}],
+                },
+            },
+            "occluded": {"type": "category", "description": "Is it occluded?", "choices": ["yes", "no"]},
+        },
+        "start_time": 1,
+        "duration_time": 5,
+    }
+
+
+def shot(locator, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(path))
+    shutil.copy(path, SCREENSHOTS / f"{name}.png")
+
+
+def visible_questions(page) -> list[str]:
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#labeller-view .question')].filter(q => !q.hidden)"
+        ".map(q => q.querySelector('.question-text').textContent)"
+    )
+
+
+def open_composer(page, live_server) -> None:
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/videoannotation/")
+    page.locator("summary", has_text="Import an existing Scale payload").click()
+    page.fill("#import-json", json.dumps(payload(live_server.url)))
+    page.get_by_role("button", name="Fill the form from this payload").click()
+    page.wait_for_load_state()
+
+
+def wait_for_the_warning(page) -> None:
+    # The browser asks for the media check off the typing path, then the preview warns at the field.
+    page.wait_for_function(
+        "() => document.querySelector('#issues-duration_time')?.textContent.includes('passes the end of the video')",
+        timeout=60_000,
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_a_too_long_window_is_warned_at_its_field_and_a_label_shows_its_questions(
+    browser, live_server, users, settings, width
+):
+    settings.SITE_URL = live_server.url
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_composer(page, live_server)
+    wait_for_the_warning(page)
+    warning = page.locator("#issues-duration_time p.warning")
+    text = " ".join(warning.inner_text().split())
+    assert text.startswith("Warning: start_time + duration_time = 6 s passes the end of the video")
+    assert "3.00 s long (annotators would get 2.00 s)" in text
+    assert warning.is_visible()
+    assert "3.00 s, 320x240, 25 fps" in page.locator("#media-checks").inner_text()
+    # In the problems list too, as a warning that links to the field; the task stays valid.
+    assert page.locator("#preview-warnings a[data-field='duration_time']").count() == 1
+    assert page.locator("#preview-valid").count() == 1
+
+    view = page.locator("#labeller-view")
+    assert view.get_by_text("Box").first.is_visible()
+    assert "at least 5 x 5 px" in view.inner_text() and "3 to 12 vertices" in view.inner_text()
+    assert [b.inner_text() for b in view.locator(".palette-label").all()] == ["Car", "truck", "person", "road"]
+    assert "Vehicle" in view.locator(".palette-group-name").inner_text()
+    assert visible_questions(page) == ["Is it moving?", "How fast (km/h)?", "Is it occluded?"]
+
+    view.get_by_role("button", name="Car").click()
+    assert view.get_by_role("button", name="Car").get_attribute("aria-pressed") == "true"
+    assert visible_questions(page) == ["Is it moving?", "How fast (km/h)?", "Is it occluded?"]
+    speed = view.locator(".question[data-attribute='speed'] .question-condition")
+    assert speed.inner_text() == "— asked only if moving is yes"
+    assert "asked 3 of 3 questions" in page.locator("#labeller-hint").inner_text()
+
+    view.get_by_role("button", name="person").click()
+    assert visible_questions(page) == ["Is it occluded?"]
+    assert "asked 1 of 3" in page.locator("#labeller-hint").inner_text()
+
+    # The labeller's media: the video itself.
+    page.wait_for_function("() => document.querySelector('#labeller-media video')?.readyState >= 1", timeout=30_000)
+    # Another preview (typing elsewhere) keeps the chosen label and its questions.
+    page.fill("#id_duration_time", "1.5")
+    page.wait_for_function(
+        "() => !document.querySelector('#issues-duration_time')?.textContent.includes('passes the end')"
+    )
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    assert visible_questions(page) == ["Is it occluded?"]
+    page.fill("#id_duration_time", "5")
+    wait_for_the_warning(page)
+
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    view.get_by_role("button", name="Car").click()
+    assert speed.inner_text() == "— asked only if moving is yes"
+    suffix = "" if width > 400 else "-phone"
+    shot(page.locator("#labeller-card"), f"composer-labeller{suffix}")
+    shot(page.locator("#field-duration_time").locator(".."), f"composer-media-warning{suffix}")
+    context.close()
+    assert errors == []
