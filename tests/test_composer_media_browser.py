@@ -125,7 +125,7 @@ def test_a_too_long_window_is_warned_at_its_field_and_a_label_shows_its_question
     assert visible_questions(page) == ["Is it moving?", "How fast (km/h)?", "Is it occluded?"]
     speed = view.locator(".question[data-attribute='speed'] .question-condition")
     assert speed.inner_text() == "— asked only if moving is yes"
-    assert "asked 3 of 3 questions" in page.locator("#labeller-hint").inner_text()
+    assert "labelled “Car” is asked 3 of 3 questions" in page.locator("#labeller-hint").inner_text()
 
     view.get_by_role("button", name="person").click()
     assert visible_questions(page) == ["Is it occluded?"]

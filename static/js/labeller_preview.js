@@ -69,10 +69,10 @@
     var view = document.getElementById("labeller-view");
     if (!view) return;
     var buttons = view.querySelectorAll(".palette-label");
-    var found = false;
+    var found = false, shownName = selected;
     Array.prototype.forEach.call(buttons, function (button) {
       var on = selected !== null && button.dataset.label === selected;
-      if (on) found = true;
+      if (on) { found = true; shownName = button.textContent; }
       button.setAttribute("aria-pressed", on ? "true" : "false");
     });
     if (!found) selected = null;
@@ -95,7 +95,7 @@
     if (hint && questions.length) {
       hint.textContent = selected === null
         ? "Click a label to see the questions asked for it, in the order they are asked."
-        : "An annotation labelled “" + selected + "” is asked " + shown + " of " + questions.length + " question" + (questions.length === 1 ? "" : "s") + ":";
+        : "An annotation labelled “" + shownName + "” is asked " + shown + " of " + questions.length + " question" + (questions.length === 1 ? "" : "s") + ":";
     }
   }
 
