@@ -79,7 +79,9 @@ class Composition:
         return json.dumps(self.payload, indent=2, ensure_ascii=False)
 
 
-def compose(task_type: str, data: QueryDict | dict[str, Any], **form_kwargs: Any) -> Composition:
+def compose(
+    task_type: str, data: QueryDict | dict[str, Any], *, check_media: bool = True, **form_kwargs: Any
+) -> Composition:
     form = ComposeForm(data, task_type=task_type, **form_kwargs)
     form.is_valid()
     issues = [
@@ -110,7 +112,7 @@ def compose(task_type: str, data: QueryDict | dict[str, Any], **form_kwargs: Any
         issues.append(Issue(name, error.path, error.message, severity=error.severity))
     # The media as far as it was checked already (a cache read, never a fetch: this runs on
     # every keystroke's preview). Not Scale's rules, so warnings only.
-    media = media_checks.known(task_type, payload)
+    media = media_checks.known(task_type, payload) if check_media else {}
     for finding in media_checks.findings(task_type, payload, media):
         name = field_for_path(finding.path, "", form)
         issues.append(Issue(name, finding.path, finding.message, severity="warning"))

@@ -196,7 +196,7 @@ def import_payload(task_type: str, payload: dict[str, Any]) -> Imported:
     while True:
         extras = {key: payload[key] for key in payload if key in kept}
         data["extra_json"] = json.dumps(extras, ensure_ascii=False, indent=2) if extras else ""
-        composed = compose(task_type, data).payload
+        composed = compose(task_type, data, check_media=False).payload  # the payload only
         wrong = [key for key in payload if key not in kept and not same(composed.get(key, _MISSING), payload[key])]
         if not wrong:
             break

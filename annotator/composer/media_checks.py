@@ -7,9 +7,9 @@ Two halves, so the typing preview never waits on the network:
 - probe(url, kind): reads what is needed through the guarded fetcher (annotator/fetcher.py)
   and caches it per URL for a few minutes; the browser asks for it once per media URL
   (views.media_check), off the preview's path;
-- issues(task_type, payload): called by every compose(), reads only that cache (one
-  get_many) and says where the task does not fit the media it knows about; pending() lists
-  the URLs it still knows nothing of, for the browser to ask about.
+- known(task_type, payload): called by compose(), reads only that cache (one get_many),
+  None for each URL not checked yet (the preview lists those for the browser to ask about);
+  findings(task_type, payload, known) then says where the task does not fit the media.
 
 What is fetched is bounded: MP4/MOV headers with Range requests (the file's first
 HEAD_BYTES, then the moov box where the file says it is, at most MEDIA_CHECK_MAX_BYTES), or,
