@@ -83,6 +83,13 @@ def open_composer(page, live_server) -> None:
     page.wait_for_load_state()
 
 
+def unfold(page, inside: str) -> None:
+    """At phone width the composer folds cards to their headings: open the one holding `inside`."""
+    card = page.locator("section.card", has=page.locator(inside))
+    if "folded" in (card.get_attribute("class") or ""):
+        card.locator(".card-toggle").click()
+
+
 def wait_for_the_warning(page) -> None:
     # The browser asks for the media check off the typing path, then the preview warns at the field.
     page.wait_for_function(
@@ -103,6 +110,8 @@ def test_a_too_long_window_is_warned_at_its_field_and_a_label_shows_its_question
     page.on("pageerror", lambda e: errors.append(str(e)))
     open_composer(page, live_server)
     wait_for_the_warning(page)
+    unfold(page, "#id_duration_time")
+    unfold(page, "#labeller-view")
     warning = page.locator("#issues-duration_time p.warning")
     text = " ".join(warning.inner_text().split())
     assert text.startswith("Warning: start_time + duration_time = 6 s passes the end of the video")
