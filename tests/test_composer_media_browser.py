@@ -159,5 +159,7 @@ def test_a_too_long_window_is_warned_at_its_field_and_a_label_shows_its_question
     suffix = "" if width > 400 else "-phone"
     shot(page.locator("#labeller-card"), f"composer-labeller{suffix}")
     shot(page.locator("#field-duration_time").locator(".."), f"composer-media-warning{suffix}")
+    page.locator("#media-checks").scroll_into_view_if_needed()
+    page.locator("#media-checks").screenshot(path=str(ARTIFACTS / f"composer-media-checks{suffix}.png"))
     context.close()
     assert errors == []
