@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 
 from annotator.accounts.models import Workspace
 from annotator.tasks.models import TaskType
@@ -52,17 +52,20 @@ class TaskTemplate(LibraryItem):
         Called after every save that may change it (composer, editor, restore, import), so the
         previous content is always one of the versions: nothing saved is ever lost.
         """
-        latest = self.versions.order_by("-number").first()
-        if latest is not None and latest.payload == self.payload and latest.task_type == self.task_type:
-            return None
-        return TemplateVersion.objects.create(
-            template=self,
-            number=(latest.number + 1) if latest else 1,
-            task_type=self.task_type,
-            payload=self.payload,
-            saved_by=user if getattr(user, "pk", None) else None,
-            note=note[:200],
-        )
+        with transaction.atomic():
+            # Two saves at once take turns on the template's row, so each gets its own number.
+            list(TaskTemplate.objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            latest = self.versions.order_by("-number").first()
+            if latest is not None and latest.payload == self.payload and latest.task_type == self.task_type:
+                return None
+            return TemplateVersion.objects.create(
+                template=self,
+                number=(latest.number + 1) if latest else 1,
+                task_type=self.task_type,
+                payload=self.payload,
+                saved_by=user if getattr(user, "pk", None) else None,
+                note=note[:200],
+            )
 
 
 class TemplateVersion(models.Model):
