@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from annotator import scale_rules
 from annotator.composer.compose import compose, curl_snippet, python_snippet
@@ -280,3 +282,21 @@ def test_the_matrix_flags_conditions_that_can_never_be_true():
     assert "b: its conditions depend on themselves (a circular dependency)" in warnings
     assert "ghost: its label condition names none of this task's labels" in warnings
     assert all(state == NEVER for state, _ in matrix.rows[1].cells)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(), inner, max_size=6),
+    max_leaves=40,
+)
+
+
+@given(_json_values)
+@settings(max_examples=300, deadline=None)
+def test_the_python_literal_reads_back_as_the_same_value_in_the_same_key_order(value):
+    from annotator.composer.compose import python_literal
+
+    literal = python_literal(value)
+    back = ast.literal_eval(literal)
+    assert back == value
+    assert json.dumps(back) == json.dumps(value)  # dict key order survives too

