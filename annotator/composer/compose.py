@@ -158,25 +158,19 @@ def python_literal(value: Any, indent: str = "") -> str:
     pprint gave the same text at about ten times the cost: it measures every sub-value's
     width to decide where to break, and the preview runs on every keystroke. Short
     containers stay on one line; repr() of str, int, float, bool and None is valid Python."""
+    if not isinstance(value, (dict, list)) or not value:
+        return repr(value)
+    flat = repr(value)
+    if len(flat) + len(indent) <= 80:
+        return flat
+    inner = indent + "    "
     if isinstance(value, dict):
-        if not value:
-            return "{}"
-        flat = repr(value)
-        if len(flat) + len(indent) <= 80:
-            return flat
-        inner = indent + "    "
-        items = ",\n".join(f"{inner}{k!r}: {python_literal(v, inner)}" for k, v in value.items())
-        return "{\n" + items + ",\n" + indent + "}"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        flat = repr(value)
-        if len(flat) + len(indent) <= 80:
-            return flat
-        inner = indent + "    "
-        items = ",\n".join(inner + python_literal(v, inner) for v in value)
-        return "[\n" + items + ",\n" + indent + "]"
-    return repr(value)
+        opening, closing = "{", "}"
+        parts = [f"{inner}{key!r}: {python_literal(item, inner)}" for key, item in value.items()]
+    else:
+        opening, closing = "[", "]"
+        parts = [inner + python_literal(item, inner) for item in value]
+    return f"{opening}\n" + ",\n".join(parts) + f",\n{indent}{closing}"
 
 
 def python_snippet(task_type: str, payload: dict[str, Any], base_url: str) -> str:
