@@ -39,6 +39,8 @@ def _objects_of(workspace, user) -> dict[str, str]:
 
         template = TaskTemplate.objects.create(workspace=workspace, name="t", task_type="segmentannotation", payload={})
         objects["template_code"] = str(template.code)
+        # The library's generic routes: /library/<slug>/<code>/... and a template's version.
+        objects["slug"], objects["code"], objects["number"] = "templates", str(template.code), "1"
         from annotator.composer.models import AttributeSet, GeometryPreset, LabelSet
 
         objects["labelset_code"] = str(LabelSet.objects.create(workspace=workspace, name="l", labels=["a"]).code)
@@ -49,18 +51,36 @@ def _objects_of(workspace, user) -> dict[str, str]:
     return objects
 
 
-# Callbacks authenticate with the callback key, not by login: tested on their own.
-@pytest.mark.parametrize("route", [r for r in _object_routes() if not r.startswith("callbacks/")])
+# Callbacks authenticate with the callback key, not by login: tested on their own. A library
+# undo token names an entry in the deleter's own session, not an object: tested below.
+@pytest.mark.parametrize(
+    "route", [r for r in _object_routes() if not r.startswith(("callbacks/", "compose/library/undo/"))]
+)
 def test_a_member_of_one_workspace_gets_404_for_every_object_of_another(alice_client, users, route):
     b_objects = _objects_of(users.ws_b, users.charlie)
     path = "/" + route
     for name, value in b_objects.items():
-        for conv in ("uuid", "str", "slug"):
+        for conv in ("uuid", "str", "slug", "int"):
             path = path.replace(f"<{conv}:{name}>", value)
     assert "<" not in path, f"add the URL kwarg in {route} to _objects_of() so isolation is tested"
     for method in ("get", "post"):
         response = getattr(alice_client, method)(path)
         assert response.status_code in (404, 405), f"{method.upper()} {path} answered {response.status_code}"
+
+
+def test_another_persons_undo_token_restores_nothing(client, users):
+    from annotator.composer.models import TaskTemplate
+
+    client.force_login(users.charlie)
+    template = TaskTemplate.objects.create(workspace=users.ws_b, name="B's", task_type="segmentannotation", payload={})
+    client.post(f"/compose/library/templates/{template.code}/delete/")
+    page = client.get("/compose/library/").content.decode()
+    token = page.split("/compose/library/undo/")[1].split("/")[0]
+    client.logout()
+    client.force_login(users.alice)  # the token leaked, say; it lives in charlie's session only
+    response = client.post(f"/compose/library/undo/{token}/", follow=True)
+    assert "can no longer be undone" in response.content.decode()
+    assert not TaskTemplate.objects.exists()
 
 
 def test_workspace_settings_never_show_the_api_key(alice_client, users):
