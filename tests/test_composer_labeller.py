@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from django.template.loader import render_to_string
+
 from annotator.composer import compose as composing
 from annotator.composer import labeller
 from annotator.composer.matrix import when_asked
@@ -56,8 +58,9 @@ def test_video_tools_have_their_limits_and_questions_know_when_they_are_asked():
     ]
     moving, speed = shown.questions
     assert moving.answer == "one of: yes, no" and speed.answer == "a number from 0 to 90"
-    assert json.loads(moving.when) == {"car": ["always", ""], "lane": ["never", ""]}
-    assert json.loads(speed.when) == {"car": ["conditional", "if moving is yes"], "lane": ["never", ""]}
+    assert json.loads(shown.labels) == ["car", "lane"]
+    assert (moving.states, moving.note) == ("an", "")
+    assert (speed.states, speed.note) == ("cn", "if moving is yes")
 
 
 def test_a_hostile_palette_is_cut_not_recursed():
@@ -69,3 +72,19 @@ def test_a_hostile_palette_is_cut_not_recursed():
     assert sum(t.kind == "open" for t in tokens) == sum(t.kind == "close" for t in tokens)
     wide, cut = labeller.palette([f"l{i}" for i in range(100_000)], [labeller.MAX_NODES])
     assert cut and len(wide) == labeller.MAX_NODES
+
+
+def test_at_the_matrix_cap_the_panel_stays_small():
+    labels = [f"label{i}" for i in range(50)]
+    attributes = {}
+    for i in range(200):
+        attribute = {"choices": ["yes", "no"], "description": f"Question {i}?"}
+        if i:
+            attribute["conditions"] = {"attribute_conditions": [{f"a{i - 1}": "yes"}, {f"a{i - 1}": "no"}]}
+        attributes[f"a{i}"] = attribute
+    shown = view(
+        "videoannotation", {"geometries": {"box": {"objects_to_annotate": labels}}, "annotation_attributes": attributes}
+    )
+    html = render_to_string("composer/_labeller.html", {"labeller": shown, "task_type": "videoannotation"})
+    assert len(shown.questions) == 200 and all(len(q.states) == 50 for q in shown.questions)
+    assert len(html) < 100_000  # a per-question {label: [state, note]} map made this 800 KB

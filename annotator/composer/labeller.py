@@ -13,12 +13,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotator.composer.matrix import Matrix
+from annotator.composer.matrix import ALWAYS, CONDITIONAL, NEVER, Matrix
 from annotator.scale_rules.report import is_number
 
 MAX_DEPTH = 12  # palette levels drawn (Scale allows fewer; deeper input is cut, not recursed)
 MAX_NODES = 2_000  # palette entries drawn per task
 _END = object()
+_LETTER = {ALWAYS: "a", CONDITIONAL: "c", NEVER: "n"}
 
 GEOMETRY_NAMES = {
     "box": "Box",
@@ -52,13 +53,18 @@ class Question:
     attribute: str
     text: str
     answer: str  # how it is answered: "one of: a, b", "a number from 0 to 10"...
-    when: str  # JSON {label: [state, note]} for the script; "" when the matrix was skipped
+    # When it is asked, one letter per label of LabellerView.labels (a: always, c: under the
+    # condition `note`, n: never); "" when the matrix was skipped. Compact on purpose: at the
+    # matrix's cap a {label: [state, note]} map per question made the preview 800 KB.
+    states: str
+    note: str
 
 
 @dataclass
 class LabellerView:
     tools: list[Tool] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
+    labels: str = "[]"  # JSON list of the leaf labels the questions' states are in the order of
     truncated: bool = False  # the palette was cut at MAX_DEPTH/MAX_NODES
 
 
@@ -169,6 +175,7 @@ def labeller_view(task_type: str, payload: dict[str, Any], matrix: Matrix) -> La
                 view.truncated |= cut
     attributes = payload.get("annotation_attributes")
     rows = {row.attribute: row for row in matrix.rows}
+    view.labels = json.dumps(matrix.labels if rows else [])
     if isinstance(attributes, dict):
         for name, definition in attributes.items():
             if not isinstance(definition, dict):
@@ -176,8 +183,9 @@ def labeller_view(task_type: str, payload: dict[str, Any], matrix: Matrix) -> La
             text = definition.get("description")
             text = text if isinstance(text, str) and text.strip() else name
             row = rows.get(name)
-            when = ""
+            states = note = ""
             if row is not None:
-                when = json.dumps({label: list(cell) for label, cell in zip(matrix.labels, row.cells, strict=True)})
-            view.questions.append(Question(name, text, _answer(definition), when))
+                states = "".join(_LETTER[state] for state, _ in row.cells)
+                note = next((cell_note for state, cell_note in row.cells if state == CONDITIONAL), "")
+            view.questions.append(Question(name, text, _answer(definition), states, note))
     return view

@@ -77,16 +77,18 @@
     });
     if (!found) selected = null;
     var shown = 0;
+    var labels = [];
+    try { labels = JSON.parse(view.dataset.labels || "[]") || []; } catch (e) { labels = []; }
+    var index = selected !== null ? labels.indexOf(selected) : -1;
     var questions = view.querySelectorAll(".question");
     Array.prototype.forEach.call(questions, function (question) {
       var condition = question.querySelector(".question-condition");
-      var when = {};
-      try { when = JSON.parse(question.dataset.when || "{}") || {}; } catch (e) { when = {}; }
-      var cell = selected !== null ? when[selected] : null;
-      var state = cell ? cell[0] : "always";
-      question.hidden = selected !== null && state === "never";
-      question.classList.toggle("is-conditional", selected !== null && state === "conditional");
-      if (condition) condition.textContent = selected !== null && state === "conditional" ? "— asked only " + (cell[1] || "under conditions") : "";
+      // One letter per label (a: always, c: under the note's condition, n: never); none when
+      // the server skipped the table, and then every question is shown.
+      var letter = index >= 0 ? (question.dataset.states || "").charAt(index) : "";
+      question.hidden = letter === "n";
+      question.classList.toggle("is-conditional", letter === "c");
+      if (condition) condition.textContent = letter === "c" ? "— asked only " + (question.dataset.note || "under conditions") : "";
       if (!question.hidden) shown += 1;
     });
     var none = document.getElementById("labeller-none");
