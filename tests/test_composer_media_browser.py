@@ -163,3 +163,48 @@ def test_a_too_long_window_is_warned_at_its_field_and_a_label_shows_its_question
     page.locator("#media-checks").screenshot(path=str(ARTIFACTS / f"composer-media-checks{suffix}.png"))
     context.close()
     assert errors == []
+
+
+def test_frames_are_checked_one_by_one_and_the_first_is_what_the_labeller_sees(page, live_server, users, settings):
+    settings.SITE_URL = live_server.url
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/videoannotation/")
+    page.get_by_role("button", name="Use sample frames").click()
+    # Each frame's size is read (640x400 all three: no warning), and the first frame is the stage.
+    page.wait_for_function("() => document.querySelectorAll('#media-checks li.checked').length === 3", timeout=60_000)
+    assert page.locator("#media-checks li.checked").first.inner_text().endswith("640x400")
+    page.wait_for_function("() => document.querySelector('#labeller-media img')?.naturalWidth === 640")
+    assert "Frame 1 of 3" in page.locator("#labeller-media").inner_text()
+    assert page.locator("#issues-attachments p").count() == 0
+
+
+def test_a_segmentation_task_paints_with_its_label_tree(page, live_server, users, settings):
+    settings.SITE_URL = live_server.url
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    page.locator("summary", has_text="Import an existing Scale payload").click()
+    page.fill(
+        "#import-json",
+        json.dumps(
+            {
+                "attachment": f"{live_server.url}/sandbox/media/street-1.png",
+                "labels": ["road", {"choice": "vehicle", "display": "Vehicles", "subchoices": ["car", "bus"]}],
+                "annotation_attributes": {
+                    "parked": {"description": "Parked?", "choices": ["yes", "no"],
+                               "conditions": {"label_condition": {"label": ["car", "bus"]}}},
+                },
+            }
+        ),
+    )  # fmt: skip
+    page.get_by_role("button", name="Fill the form from this payload").click()
+    page.wait_for_load_state()
+    view = page.locator("#labeller-view")
+    page.wait_for_function("() => document.querySelector('#labeller-view .palette-label')")
+    assert "Paint" in view.inner_text()
+    view.get_by_role("button", name="road").click()
+    assert visible_questions(page) == []
+    assert page.locator("#labeller-none").is_visible()
+    view.get_by_role("button", name="bus").click()
+    assert visible_questions(page) == ["Parked?"]
+    page.wait_for_function("() => document.querySelector('#labeller-media img')?.naturalWidth === 640")
+    page.wait_for_function("() => document.querySelector('#media-checks li.checked')", timeout=60_000)
