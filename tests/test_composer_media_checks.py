@@ -6,7 +6,6 @@ import io
 import json
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -178,16 +177,14 @@ def hostile(settings):
     server = HostileServer()
     settings.FETCH_TRUSTED_URLS = [server.url + "/"]
     yield server
-    server.running = False
+    server.close()
 
 
 def test_a_slow_server_is_given_up_on_at_the_deadline(hostile, settings):
     settings.MEDIA_CHECK_TIMEOUT = 1.5
-    started = time.monotonic()
+    # The server would take 100 s to send its headers; the deadline's own message says it fired.
     info = media_checks.probe(VIDEO, f"{hostile.url}/slow-headers")
-    assert "did not answer within" in info.problem
-    # Generous: the point is that it does not take the 100 s the server would.
-    assert time.monotonic() - started < 30
+    assert info.problem == "Could not be checked: the server did not answer within 1.5 seconds."
 
 
 @pytest.mark.parametrize("path", ["/huge", "/huge-declared"])

@@ -107,6 +107,9 @@ def probe(kind: str, url: str) -> MediaInfo:
     try:
         return _probe_video(url, deadline) if kind == VIDEO else _probe_image(url, deadline)
     except fetcher.FetchError as error:
+        if time.monotonic() >= deadline:  # the fetcher names what was left of the budget, not all of it
+            limit = settings.MEDIA_CHECK_TIMEOUT
+            return MediaInfo(kind, problem=f"Could not be checked: the server did not answer within {limit:g} seconds.")
         return MediaInfo(kind, problem=f"Could not be checked: {error.message}")
     except mp4info.Mp4Error as error:
         return MediaInfo(kind, problem=f"Could not be checked: {error}.")
