@@ -14,6 +14,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = BASE_DIR / "docs" / "screenshots"
 
 
+@pytest.fixture(autouse=True)
+def _media_ready(settings):
+    # The sandbox draws its media on first request (the clip takes seconds to encode on a busy
+    # machine): made before the page asks, and a roomy budget, so the checks measure the files.
+    from annotator.sandbox import media
+
+    media.ensure_all()
+    settings.MEDIA_CHECK_TIMEOUT = 30
+
+
 def payload(site: str) -> dict:
     return {
         # The sandbox's clip is 3 s long; the task asks for 1 s + 5 s of it.
