@@ -272,6 +272,18 @@ class ScaleClient:
         params = {"clear_unique_id": "true"} if clear_unique_id else None
         return self._request("POST", f"task/{quote(task_id, safe='')}/cancel", params=params)
 
+    def audit_task(self, task_id: str, accepted: bool, comments: str = "") -> dict:
+        """POST task/{id}/audit: a customer review of a completed task (Scale answers 400 for
+        any other status). The body is the SDK's `{"accepted": bool, "comments": str}`; an
+        empty comment is left out, as the SDK's default (None) asks for no comment.
+
+        Not idempotent at Scale (each call appends an audit), so callers send a review once
+        per request and retry only what never got an answer."""
+        body: dict[str, Any] = {"accepted": bool(accepted)}
+        if comments:
+            body["comments"] = comments
+        return self._request("POST", f"task/{quote(task_id, safe='')}/audit", json=body)
+
     # --- files ---------------------------------------------------------------
     def upload_file(self, fileobj: IO[bytes], filename: str, content_type: str, project_name: str = "") -> dict:
         """POST files/upload (multipart `file`): {"id", "attachment_url": "scaledata://…", ...}.

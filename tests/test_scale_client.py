@@ -257,3 +257,17 @@ def test_every_error_is_a_scale_error():
     assert issubclass(TemporaryError, ScaleError)
     assert issubclass(DuplicateError, PermanentError)
     assert scale_client.DEFAULT_TIMEOUT[0] > 0
+
+
+def test_it_audits_a_task_with_the_sdks_body(fake):
+    fake.reply(200, {"task_id": "e" * 24, "status": "completed", "audits": []})
+    fake.reply(200, {})
+    fake.reply(400, {"status_code": 400, "error": "Task is pending; only completed tasks can be audited."})
+    c = client(fake)
+    assert c.audit_task("e" * 24, False, "Wrong lane.")["status"] == "completed"
+    c.audit_task("e" * 24, True)  # no comment: none sent
+    with pytest.raises(PermanentError, match="only completed tasks can be audited"):
+        c.audit_task("e" * 24, True, "ok")
+    assert [(r["method"], r["path"]) for r in fake.received] == [("POST", "/v1/task/" + "e" * 24 + "/audit")] * 3
+    assert json.loads(fake.received[0]["body"]) == {"accepted": False, "comments": "Wrong lane."}
+    assert json.loads(fake.received[1]["body"]) == {"accepted": True}

@@ -112,9 +112,11 @@ def send_digest(self, user_id: int, workspace_id: int) -> int:
 
 @shared_task(name="annotator.reconcile_tasks", queue="default")
 def reconcile_tasks() -> dict:
-    from annotator.tasks import reconcile
+    from annotator.tasks import reconcile, reviews
 
-    return reconcile.reconcile()
+    counts = reconcile.reconcile()
+    counts["requeued_reviews"] = reviews.sweep()
+    return counts
 
 
 @shared_task(name="annotator.cancel_at_scale", queue="default")
@@ -122,3 +124,12 @@ def cancel_at_scale(task_id: int, user_id: int | None = None) -> str:
     from annotator.tasks import transitions
 
     return transitions.cancel_at_scale(task_id, user_id)
+
+
+@shared_task(name="annotator.review_at_scale", queue="default", **_DB_RETRY)
+def review_at_scale(task_id: int, seq: int) -> str:
+    # Thin: the review is saved on the Task; reviews.send claims it, sends it once,
+    # and schedules its own retry on a temporary error.
+    from annotator.tasks import reviews
+
+    return reviews.send(task_id, seq)

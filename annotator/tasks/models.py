@@ -73,6 +73,12 @@ class Task(models.Model):
         ERROR = "error", "Error"
         CANCELED = "canceled", "Canceled"
 
+    class ReviewState(models.TextChoices):
+        QUEUED = "queued", "Review queued"
+        SENDING = "sending", "Sending the review"
+        SENT = "sent", "Review sent"
+        FAILED = "failed", "Review refused"
+
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tasks")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -110,6 +116,28 @@ class Task(models.Model):
     tags = models.JSONField(default=list, blank=True)
     attachment = models.TextField(blank=True)
 
+    # The review of a completed task: an audit at Scale (POST task/{id}/audit).
+    # Our side, like `state` for the submission: asked for (queued), being sent,
+    # sent, or refused by Scale (failed, `review_error` says why).
+    review_state = models.CharField(max_length=8, choices=ReviewState.choices, blank=True)
+    # What was asked for: accept (True) or reject (False), with the comment, by whom, when.
+    review_accepted = models.BooleanField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+    review_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_requested_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by each review asked for: a form carries the number it was shown with, so
+    # pressing its button twice (or two tabs) asks once.
+    review_seq = models.PositiveIntegerField(default=0)
+    review_attempts = models.PositiveIntegerField(default=0)
+    review_claimed_at = models.DateTimeField(null=True, blank=True)
+    review_error = models.TextField(blank=True)
+    # Scale's side: the latest audit's result (accepted, rejected, or Scale's own fixed /
+    # commented) and its time, from the audit's answer, the audit callback or the reconciler.
+    review_status = models.CharField(max_length=20, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,6 +155,12 @@ class Task(models.Model):
             models.Index(fields=["workspace", "state", "scale_status"], name="task_ws_state_status"),
             # The sweeper's scan for rows stuck before Scale.
             models.Index(fields=["state", "updated_at"], name="task_state_updated"),
+            # The sweep's scan for reviews whose job was lost (only rows with a review in flight).
+            models.Index(
+                fields=["review_state", "updated_at"],
+                name="task_review_in_flight",
+                condition=models.Q(review_state__in=["queued", "sending"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +178,20 @@ class Task(models.Model):
         """What people call the task: the name someone gave it, else the attachment's
         file name, else the unique_id."""
         return self.name or attachment_name(self.attachment) or self.unique_id
+
+    @property
+    def reviewable(self) -> bool:
+        """Scale audits completed tasks only (it answers 400 otherwise)."""
+        return self.display_status == "completed" and bool(self.scale_task_id)
+
+    @property
+    def review_in_flight(self) -> bool:
+        return self.review_state in (self.ReviewState.QUEUED, self.ReviewState.SENDING)
+
+    @property
+    def review_verdict(self) -> str:
+        """The review asked for, as Scale words its result: "accepted", "rejected" or ""."""
+        return "" if self.review_accepted is None else ("accepted" if self.review_accepted else "rejected")
 
     def fill_denormalized(self) -> None:
         payload = self.payload or {}
@@ -188,6 +236,7 @@ class TaskEvent(models.Model):
         STATUS = "status", "Status change"
         RECONCILED = "reconciled", "Reconciled"
         EMAIL = "email", "Email"
+        REVIEW = "review", "Review"
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)

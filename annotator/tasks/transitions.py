@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotator.accounts.models import Membership
-from annotator.tasks import callbacks
+from annotator.tasks import callbacks, reviews
 from annotator.tasks.models import CallbackEvent, Notification, Task, TaskEvent
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ class News:
     updated_at: datetime
     response: object = None
     source: str = "callback"  # callback | reconciled | cancel
+    # Scale's `audits` list from the task object, any shape: the review it shows (reviews.py).
+    audits: object = None
 
 
 def is_newer(task: Task, news: News) -> bool:
@@ -50,7 +52,7 @@ def news_from_scale_task(obj: dict, *, source: str, fallback: datetime | None = 
     if status not in callbacks.STATUSES:
         raise callbacks.BadCallback(f"Scale answered an unknown status {status!r}")
     at = callbacks.scale_time(obj) or fallback or timezone.now()
-    return News(status=status, updated_at=at, response=obj.get("response"), source=source)
+    return News(status=status, updated_at=at, response=obj.get("response"), source=source, audits=obj.get("audits"))
 
 
 def apply_news(task_pk: int, news: News, *, callback_event: CallbackEvent | None = None) -> str:
@@ -67,6 +69,8 @@ def apply_news(task_pk: int, news: News, *, callback_event: CallbackEvent | None
                 task.scale_status = news.status
             if isinstance(news.response, dict):
                 task.response = news.response
+        # Audits are ordered by their own audited_at, not by the news' updated_at.
+        review = reviews.apply_audits(task, news.audits)
         if callback_event is not None:
             task.callback_count += 1
             task.last_callback_at = callback_event.received_at
@@ -77,6 +81,8 @@ def apply_news(task_pk: int, news: News, *, callback_event: CallbackEvent | None
             outcome = f"{old or 'unknown'} → {news.status}"
         else:
             outcome = "no change" if newer else ("already known" if known else "stale, ignored")
+        if review:
+            outcome += f"; review: {review}"
         if callback_event is not None:
             TaskEvent.objects.create(
                 task=task,
@@ -91,6 +97,14 @@ def apply_news(task_pk: int, news: News, *, callback_event: CallbackEvent | None
             )
         elif news.source == "reconciled":
             _record_reconcile_check(task, news, outcome)
+        if review:
+            said = f" “{task.review_comment}”" if task.review_comment and not task.review_in_flight else ""
+            TaskEvent.objects.create(
+                task=task,
+                kind=TaskEvent.Kind.REVIEW,
+                message=f"Scale reports the review: {review}{said}",
+                data={"review": review, "source": news.source, "step": "reported"},
+            )
         if changed:
             status_event = TaskEvent.objects.create(
                 task=task,
@@ -190,6 +204,7 @@ def apply_callback_event(event_id: int) -> str:
                 updated_at=parsed.updated_at or event.received_at,
                 response=parsed.response,
                 source="callback",
+                audits=(parsed.task or {}).get("audits"),
             )
             outcome = apply_news(task.pk, news, callback_event=event)
         CallbackEvent.objects.filter(pk=event.pk).update(task=task, processed_at=timezone.now(), outcome=outcome[:200])

@@ -18,4 +18,5 @@ urlpatterns = [
     path("tasks/<uuid:task_code>/name/", views.task_rename, name="task_rename"),
     path("tasks/<uuid:task_code>/resubmit/", views.task_resubmit, name="task_resubmit"),
     path("tasks/<uuid:task_code>/cancel/", views.task_cancel, name="task_cancel"),
+    path("tasks/<uuid:task_code>/review/", views.task_review, name="task_review"),
 ]

@@ -39,6 +39,7 @@ from annotator import inbound, safe_files
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.tasks import callbacks, results
 from annotator.tasks.models import CallbackEvent, ResultFile, SubmissionAttempt, Task, TaskEvent, TaskType
+from annotator.tasks.reviews import COMMENT_MAX_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -369,6 +370,8 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         pending = [t for t in tasks if _cancellable(t)]
         ctx = {"pending": pending, "skipped": len(tasks) - len(pending), "back": back}
         return render(request, "tasks/bulk_cancel_confirm.html", ctx)
+    if action in ("accept", "reject"):
+        return _bulk_review(request, tasks, action == "accept", back)
     if action == "cancel":
         pending = [t for t in tasks if _cancellable(t)]
         for t in pending:
@@ -404,6 +407,44 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("task_list") + (f"?{back}" if back else ""))
 
 
+def _bulk_review(request: HttpRequest, tasks: list[Task], accepted: bool, back: str) -> HttpResponse:
+    """Accept or reject a selection: a page that asks for the comment first, then each
+    completed task's review is saved and queued as from its own page."""
+    from annotator.tasks import reviews
+
+    reviewable = [t for t in tasks if t.reviewable and not t.review_in_flight]
+    if request.POST.get("confirmed") != "1":
+        ctx = {
+            "tasks": reviewable,
+            "skipped": len(tasks) - len(reviewable),
+            "back": back,
+            "accepted": accepted,
+            "verdict": "accept" if accepted else "reject",
+            "comment_max": COMMENT_MAX_LENGTH,
+        }
+        return render(request, "tasks/bulk_review_confirm.html", ctx)
+    comment = request.POST.get("comment", "")
+    outcomes: dict[str, int] = {}
+    refusal = ""
+    for t in tasks:
+        # Each task's review number as the confirmation page showed it: a second press asks nothing new.
+        seq = _seq(request.POST.get(f"seq-{t.code}", ""))
+        if seq is None:
+            continue
+        asked = reviews.ask(t, request.user, accepted=accepted, comment=comment, seq=seq)
+        outcomes[asked.outcome] = outcomes.get(asked.outcome, 0) + 1
+        refusal = refusal or (asked.message if asked.outcome == "refused" else "")
+    verdict = "accepted" if accepted else "rejected"
+    queued = outcomes.get("queued", 0)
+    text = f"Review queued for {queued} task(s): {verdict}. They are sent to Scale in the background."
+    if outcomes.get("duplicate"):
+        text += f" {outcomes['duplicate']} already had this review on its way (nothing sent twice)."
+    if outcomes.get("refused"):
+        text += f" {outcomes['refused']} not reviewed: {refusal}"
+    (messages.success if queued else messages.info)(request, text)
+    return redirect(reverse("task_list") + (f"?{back}" if back else ""))
+
+
 CSV_COLUMNS = [
     "code",
     "name",
@@ -420,8 +461,11 @@ CSV_COLUMNS = [
     "callback_count",
     "last_callback_at",
     "callback_succeeded",
+    # Scale's review of the task (accepted / rejected, or Scale's own fixed / commented;
+    # blank: not reviewed) and its comment.
+    "review",
+    "review_comment",
     # JSON: the payload's metadata, and {file name: URL of our copy} of the result files.
-    # There is no review state yet: its column comes with the review feature.
     "metadata",
     "result_urls",
 ]
@@ -454,6 +498,8 @@ def _csv_rows(workspace, f: Filters) -> Iterator[str]:
             values = {c: getattr(t, c, None) for c in CSV_COLUMNS}
             values["status"] = t.display_status
             values["name"] = t.display_name
+            values["review"] = t.review_status
+            values["review_comment"] = t.review_comment if t.review_status and not t.review_in_flight else ""
             metadata = (t.payload or {}).get("metadata") if isinstance(t.payload, dict) else None
             values["metadata"] = json.dumps(metadata, ensure_ascii=False) if metadata else ""
             urls = {n: settings.SITE_URL + results.file_url(t, n) for n in copies.get(t.id, [])}
@@ -538,7 +584,12 @@ def task_detail(request: HttpRequest, task_code) -> HttpResponse:
     task = get_for_user(
         Task.objects.select_related("workspace", "created_by", "group", "resubmission_of"), request, code=task_code
     )
-    final = task.display_status in ("completed", "error", "canceled", "failed") and not _results_pending(task)
+    # A review on its way keeps the page polling: "review queued", then Scale's answer.
+    final = (
+        task.display_status in ("completed", "error", "canceled", "failed")
+        and not _results_pending(task)
+        and not task.review_in_flight
+    )
     ctx = {
         "task": task,
         "final": final,
@@ -556,6 +607,7 @@ def task_detail(request: HttpRequest, task_code) -> HttpResponse:
         "can_resubmit": task.display_status in RESUBMITTABLE,
         "can_cancel": _cancellable(task),
         "resubmissions": list(task.resubmissions.order_by("created_at")),
+        "comment_max": COMMENT_MAX_LENGTH,
     }
     if request.htmx and request.GET.get("live"):
         response = render(request, "tasks/detail.html#live", ctx)
@@ -701,3 +753,34 @@ def task_cancel(request: HttpRequest, task_code) -> HttpResponse:
         messages.success(request, "Asked Scale to cancel this task; its status changes here when Scale answers.")
         return redirect("task_detail", task_code=task.code)
     return render(request, "tasks/cancel_confirm.html", {"task": task})
+
+
+# --- Reviewing a completed task ---------------------------------------------
+
+
+def _verdict(value: str) -> bool | None:
+    return {"accept": True, "reject": False}.get(value)
+
+
+def _seq(value: str) -> int | None:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if 0 <= n < 2**31 else None
+
+
+@login_required
+@require_POST
+def task_review(request: HttpRequest, task_code) -> HttpResponse:
+    """Accept or reject a completed task: saved now, sent to Scale by a job (reviews.py)."""
+    from annotator.tasks import reviews
+
+    task = get_for_user(Task.objects.all(), request, code=task_code)
+    accepted = _verdict(request.POST.get("verdict", ""))
+    seq = _seq(request.POST.get("seq", ""))
+    if accepted is None or seq is None:
+        return HttpResponse("Choose Accept or Reject on the task's page.", status=400, content_type="text/plain")
+    asked = reviews.ask(task, request.user, accepted=accepted, comment=request.POST.get("comment", ""), seq=seq)
+    {"queued": messages.success, "duplicate": messages.info}.get(asked.outcome, messages.error)(request, asked.message)
+    return redirect(reverse("task_detail", kwargs={"task_code": task.code}) + "#review")

@@ -118,6 +118,21 @@
     });
   }
 
+  // Reject asks for a comment once: the first press with an empty comment points at the
+  // box instead of sending; a second press sends it without one (Scale does not require it).
+  document.addEventListener("click", function (e) {
+    var button = e.target && e.target.closest ? e.target.closest("#act-reject") : null;
+    if (!button) return;
+    var form = button.form;
+    var box = form && form.querySelector("textarea[name=comment]");
+    var ask = form && form.querySelector("#review-ask-comment");
+    if (!box || !ask || box.value.trim() || form.dataset.askedComment) return;
+    e.preventDefault();
+    form.dataset.askedComment = "1";
+    ask.hidden = false;
+    box.focus();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { bindFilters(); bindTable(); watchThumbs(document); });
   document.addEventListener("htmx:afterSwap", function () { watchThumbs(document); });
 })();
