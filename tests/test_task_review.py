@@ -237,7 +237,7 @@ AUDIT = {
 def test_an_audit_callback_of_any_shape_is_taken_without_an_error(client, users, audits):
     task = completed(users)
     outcome = apply_latest(client, users, audit_callback(task, audits))
-    assert "review" not in outcome or "review:" in outcome
+    assert outcome.startswith("no change")
     task.refresh_from_db()
     assert len(task.review_status) <= 20
     assert alice_page(client, users, task).status_code == 200
@@ -406,11 +406,15 @@ def test_a_review_survives_a_scale_outage_is_sent_once_and_its_audit_callback_co
         worker.stop()
     audit_event = CallbackEvent.objects.filter(scale_task_id=task.scale_task_id).order_by("-id").first()
     assert json.loads(audit_event.body)["task"]["audits"][0]["audit_result"] == "rejected"
-    assert audit_event.outcome.startswith("no change")  # the job had shown it already
     task = fresh(task)
     assert task.callback_count == 2 and task.review_status == "rejected"
     steps = [e.data.get("step") for e in task.events.filter(kind=TaskEvent.Kind.REVIEW)]
-    assert steps == ["asked", "sent"]
+    # Usually the job records Scale's answer before the audit callback makes its way back; if the
+    # callback wins, it settles the review and the job stands down. Either way, one of each.
+    assert (steps, audit_event.outcome) in (
+        (["asked", "sent"], "no change; review rejected already known"),
+        (["asked", "reported"], "no change; review: rejected"),
+    ), (steps, audit_event.outcome)
     page = alice.get(f"/tasks/{task.code}/").content.decode()
     assert 'id="review-status">rejected<' in page and 'id="review-queued"' not in page
     assert 'id="review-form"' in page  # the review may be changed

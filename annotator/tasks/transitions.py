@@ -83,6 +83,8 @@ def apply_news(task_pk: int, news: News, *, callback_event: CallbackEvent | None
             outcome = "no change" if newer else ("already known" if known else "stale, ignored")
         if review:
             outcome += f"; review: {review}"
+        elif (latest := reviews.latest_audit(news.audits)) is not None:
+            outcome += f"; review {latest[0]} already known"  # e.g. the callback of our own audit
         if callback_event is not None:
             TaskEvent.objects.create(
                 task=task,
