@@ -192,7 +192,7 @@ def _fill(route: str, objects: dict[str, str]) -> str:
         kind, _, name = match.group(1).rpartition(":")
         if name in objects:
             return objects[name]
-        return str(uuid.uuid4()) if kind == "uuid" else "x"
+        return {"uuid": str(uuid.uuid4()), "int": "1"}.get(kind, "x")
 
     return "/" + re.sub(r"<([^>]+)>", one, route)
 
@@ -229,6 +229,10 @@ def world(users, template):
         "name": "segmentannotation",
         "result_name": "mask",
         "rest": "tasks",
+        # The library's generic routes (/library/<slug>/<code>/..., a template's version).
+        "slug": "templates",
+        "code": str(template.code),
+        "number": "1",
     }
     return objects
 
