@@ -153,9 +153,8 @@
     applySelection();
     renderMedia();
   });
-  document.addEventListener("input", function (e) {
-    if (e.target && (e.target.id === "id_attachment" || e.target.id === "id_attachments")) renderMedia();
-  });
+  // Not on every keystroke: a URL typed a character at a time would load each prefix of it.
+  // After each preview (debounced by the form's trigger) and on change is often enough.
   document.addEventListener("change", function (e) {
     if (e.target && (e.target.id === "id_attachment" || e.target.id === "id_attachments")) renderMedia();
   });
