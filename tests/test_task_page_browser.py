@@ -237,6 +237,44 @@ def test_the_video_viewer_plays_the_video_with_its_boxes_in_step(page, live_serv
     assert page.js_errors == []
 
 
+def _hue(css_rgb: str) -> float:
+    import colorsys
+    import re
+
+    r, g, b = (int(v) / 255 for v in re.findall(r"\d+", css_rgb)[:3])
+    return colorsys.rgb_to_hsv(r, g, b)[0] * 360
+
+
+def test_two_tracks_get_clearly_different_colours(page, live_server, users, settings, tmp_path):
+    """Colours came from a hash of each uuid, so two tracks could share one green (seen on a sandbox
+    playback task: "car 1" and "pedestrian 1" alike). Tracks now take hues in turn, far apart."""
+    settings.MEDIA_ROOT = tmp_path
+    box = {"top": 50, "width": 60, "height": 40, "attributes": {}}
+    # "track-a" and "track-b" hash to hues one degree apart.
+    tracks = {
+        uuid: {"label": label, "geometry": "box", "frames": [
+            {"key": n, "timestamp": n / 2, "left": left, **box} for n in range(2)
+        ]}
+        for uuid, label, left in (("track-a", "car", 10), ("track-b", "pedestrian", 200))
+    }  # fmt: skip
+    payload = {"attachment": f"{live_server.url}/sandbox/media/traffic.mp4", "frame_rate": 2}
+    open_video_result(
+        page, live_server, users, tmp_path, task_type="videoplaybackannotation", payload=payload, annotations=tracks
+    )
+    swatches = page.locator("#rv-tracks li .swatch")
+    assert swatches.count() == 2
+    hues = [_hue(swatches.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")) for i in range(2)]
+    gap = abs(hues[0] - hues[1])
+    assert min(gap, 360 - gap) >= 60, hues
+    # The boxes are drawn in the legend's colours.
+    pixel = """([x, y]) => Array.from(
+        document.querySelector('#rv-boxes').getContext('2d').getImageData(x, y, 1, 1).data)"""
+    page.wait_for_function(f"() => ({pixel})([10, 70])[3] > 0")
+    drawn = [_hue("rgb({}, {}, {})".format(*page.evaluate(pixel, [x, 70])[:3])) for x in (10, 200)]
+    assert all(abs(d - h) < 10 or abs(d - h) > 350 for d, h in zip(drawn, hues, strict=True)), (drawn, hues)
+    assert page.js_errors == []
+
+
 def sandbox_worker(live_server, users, settings, complete_after: str = "2", **env: str) -> support.Worker:
     """Workspace A on the sandbox, and a real worker that submits, completes and calls back."""
     settings.SITE_URL = live_server.url

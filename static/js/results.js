@@ -13,6 +13,13 @@
     return "hsl(" + h + ", 85%, 55%)";
   }
 
+  // The n-th track's colour: hues a golden angle apart, so tracks named in turn are
+  // always far apart on the wheel. A hash of the uuid alone often put two tracks
+  // a few degrees apart (the sandbox's "car 1" and "pedestrian 1" came out the same green).
+  function orderColor(n) {
+    return "hsl(" + Math.round((n * 137.508) % 360) + ", 85%, 55%)";
+  }
+
   function loadImage(src) {
     return new Promise(function (resolve, reject) {
       var img = new Image();
@@ -204,7 +211,10 @@
     var timer = null;
     var rate = Number(data.frame_rate) || 1;
 
+    var colours = {};  // track id -> colour, by order of appearance (see orderColor)
+
     function trackId(a) { return String(a.uuid || a.label || ""); }
+    function colourOf(id) { return colours[id] || trackColor(id); }
 
     function drawBoxes() {
       var ctx = canvas.getContext("2d");
@@ -214,7 +224,7 @@
       ctx.font = Math.max(12, canvas.width / 60) + "px system-ui, sans-serif";
       anns.forEach(function (a) {
         var id = trackId(a);
-        var color = trackColor(id);
+        var color = colourOf(id);
         var name = names[id] || a.label || "";
         ctx.strokeStyle = color; ctx.fillStyle = color;
         if (a.type === "box" || (a.width !== undefined && a.height !== undefined)) {
@@ -261,7 +271,7 @@
       anns.forEach(function (a) {
         var li = document.createElement("li");
         var sw = document.createElement("span");
-        sw.className = "swatch"; sw.style.backgroundColor = trackColor(trackId(a));
+        sw.className = "swatch"; sw.style.backgroundColor = colourOf(trackId(a));
         li.appendChild(sw);
         li.appendChild(document.createTextNode(" " + (names[trackId(a)] || a.label || "object")));
         var line = attributeLine(a.attributes);
@@ -410,11 +420,12 @@
       scrub.max = String(Math.max(0, frames.length - 1));
       var named = nameTracks(frames);
       names = named.names;
+      named.order.forEach(function (id, n) { colours[id] = orderColor(n); });
       named.order.forEach(function (id) {
         var li = document.createElement("li");
         li.title = id;  // the uuid stays findable, but is not the name
         var sw = document.createElement("span");
-        sw.className = "swatch"; sw.style.backgroundColor = trackColor(id);
+        sw.className = "swatch"; sw.style.backgroundColor = colourOf(id);
         li.appendChild(sw);
         li.appendChild(document.createTextNode(" " + names[id]));
         tracks.appendChild(li);
