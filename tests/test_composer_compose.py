@@ -284,6 +284,51 @@ def test_the_matrix_flags_conditions_that_can_never_be_true():
     assert all(state == NEVER for state, _ in matrix.rows[1].cells)
 
 
+def test_segmentation_attributes_are_asked_of_instance_labels_only():
+    """§1.1: a segmentation attribute that is not global is asked of instance annotations only.
+    The matrix said "asked" for road and sky while the rules warned it would never be asked there."""
+    attributes = {
+        "occluded": {"type": "category", "description": "?", "choices": ["yes", "no"]},
+        "how_much": {"type": "category", "description": "?", "choices": ["some", "lot"],
+                     "conditions": {"attribute_conditions": [{"occluded": "yes"}]}},
+        "weather": {"type": "category", "description": "?", "choices": ["sun", "rain"], "global": True},
+        "surface": {"type": "category", "description": "?", "choices": ["dry", "wet"],
+                    "conditions": {"label_condition": {"label": ["road"]}}},
+    }  # fmt: skip
+    matrix = when_asked(["car", "road"], attributes, instance_labels={"car"})
+    states = {row.attribute: [state for state, _ in row.cells] for row in matrix.rows}
+    assert states == {
+        "occluded": [ALWAYS, NEVER],
+        "how_much": [CONDITIONAL, NEVER],
+        "weather": [ALWAYS, ALWAYS],  # global: asked of the whole image
+        "surface": [NEVER, NEVER],
+    }
+    assert matrix.rows[0].cells[1][1] == "segmentation attributes are asked of instance labels only"
+    assert matrix.warnings == [
+        "surface: segmentation attributes are asked of instance labels only, and none of its labels (road) "
+        "sets instance_label: true, so it is never asked (or mark it global: true)"
+    ]
+    # No instance label at all: validate() warns once for all, the matrix adds nothing per row.
+    assert when_asked(["car", "road"], attributes, instance_labels=set()).warnings == []
+    # The video types have no such rule.
+    assert [s for s, _ in when_asked(["car", "road"], attributes).rows[0].cells] == [ALWAYS, ALWAYS]
+
+
+def test_the_preview_matrix_follows_instance_labels(alice_client):
+    labels = ["road", {"choice": "car", "instance_label": True}]
+    attributes = {"occluded": {"type": "category", "description": "Hidden?", "choices": ["yes", "no"]}}
+    form = {
+        "attachment": "https://example.org/street.png",
+        "labels_json": json.dumps(labels),
+        "attributes_json": json.dumps(attributes),
+    }
+    page = alice_client.post("/compose/segmentannotation/preview/", form).content.decode()
+    row = page[page.index('<th scope="row">occluded</th>') :]
+    row = row[: row.index("</tr>")]
+    assert '<td class="cell-always" title="">asked</td>' in row  # car
+    assert '<td class="cell-never" title="segmentation attributes are asked of instance labels only">' in row
+
+
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(), inner, max_size=6),

@@ -198,7 +198,8 @@ def test_a_segmentation_task_paints_with_its_label_tree(page, live_server, users
         json.dumps(
             {
                 "attachment": f"{live_server.url}/sandbox/media/street-1.png",
-                "labels": ["road", {"choice": "vehicle", "display": "Vehicles", "subchoices": ["car", "bus"]}],
+                "labels": ["road", {"choice": "vehicle", "display": "Vehicles", "subchoices": ["car", "bus"],
+                                    "instance_label": True}],  # asked of instances only (§1.1)
                 "annotation_attributes": {
                     "parked": {"description": "Parked?", "choices": ["yes", "no"],
                                "conditions": {"label_condition": {"label": ["car", "bus"]}}},

@@ -140,10 +140,12 @@ def test_an_input_past_the_cap_skips_only_the_table():
 
 
 def _preview_data(labels: list[str], attributes: dict) -> dict[str, str]:
+    # Instance labels: segmentation asks its attributes (unless global) of instances only (§1.1).
+    instances = [{"choice": name, "instance_label": True} for name in labels]
     return {
         "project": "p",
         "attachment": "https://example.org/street.png",
-        "labels_json": json.dumps(labels),
+        "labels_json": json.dumps(instances),
         "attributes_json": json.dumps(attributes),
     }
 

@@ -223,6 +223,14 @@ def metadata_bytes(payload: dict[str, Any]) -> int:
         return 0
 
 
+def instance_labels(task_type: str, payload: dict[str, Any]) -> set[str] | None:
+    """Segmentation's leaves with instance_label: true, the only ones its per-annotation attributes
+    are asked of (§1.1); None for the video types and when the labels come from the project."""
+    if task_type != "segmentannotation" or "labels" not in payload:
+        return None
+    return {name for name, instance in scale_rules.leaf_labels_with_instance(payload["labels"]) if instance}
+
+
 def leaf_labels(task_type: str, payload: dict[str, Any]) -> list[str]:
     """Every leaf label of the task: segmentation labels, or all geometries' objects_to_annotate."""
     if task_type == "segmentannotation":

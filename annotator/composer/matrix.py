@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotator import scale_rules
+from annotator.scale_rules.attributes import is_global
 
 ALWAYS, CONDITIONAL, NEVER = "always", "conditional", "never"
 # Labels x (attributes + condition keys) one preview may tabulate. The work is linear in this
@@ -61,9 +62,12 @@ class _Attributes:
     point, so an attribute that depends only on itself is never asked, as before.
     """
 
-    def __init__(self, attributes: dict[str, Any]) -> None:
+    def __init__(self, attributes: dict[str, Any], instance_labels: set[str] | None = None) -> None:
         self.defs = {key: value for key, value in attributes.items() if isinstance(value, dict)}
         self.allowed_labels: dict[str, set[str] | None] = {}
+        # Segmentation (§1.1): an attribute that is not global is asked of instance annotations
+        # only, so of instance labels only; None for the video types, where every label counts.
+        self.named_labels: dict[str, set[str] | None] = {}
         self.group_lists: dict[str, list[dict[str, Any]]] = {}
         # Per group (attribute, index): the distinct keys it waits for, or None when no answer
         # can ever satisfy it (an unknown attribute, itself, or no wanted value among the choices).
@@ -71,7 +75,11 @@ class _Attributes:
         self.watchers: dict[str, list[tuple[str, int]]] = {}
         self._possible: dict[str, frozenset[str]] = {}
         for attribute in self.defs:
-            self.allowed_labels[attribute] = self._label_condition(attribute)
+            named = self._label_condition(attribute)
+            self.named_labels[attribute] = named
+            if instance_labels is not None and not is_global(self.defs[attribute]):
+                named = set(instance_labels) if named is None else named & instance_labels
+            self.allowed_labels[attribute] = named
             self.group_lists[attribute] = self._groups(attribute)
         choices = {attribute: self._choices(attribute) for attribute in self.defs}
         for attribute, groups in self.group_lists.items():
@@ -160,6 +168,11 @@ class _Attributes:
         allowed = self.allowed_labels[attribute]
         return allowed is None or label in allowed
 
+    def label_named(self, attribute: str, label: str) -> bool:
+        """Its label_condition alone lets `label` through (the instance-only rule aside)."""
+        named = self.named_labels[attribute]
+        return named is None or label in named
+
     def groups(self, attribute: str) -> list[dict[str, Any]]:
         return self.group_lists[attribute]
 
@@ -209,7 +222,12 @@ def _describe(group: dict[str, Any]) -> str:
     return " and ".join(f"{key} is {' or '.join(_values(value)) or '?'}" for key, value in group.items())
 
 
-def when_asked(leaves: list[str], attributes: Any) -> Matrix:
+INSTANCE_ONLY = "segmentation attributes are asked of instance labels only"
+
+
+def when_asked(leaves: list[str], attributes: Any, instance_labels: set[str] | None = None) -> Matrix:
+    """The matrix for these leaf labels; `instance_labels` (segmentation only) are the leaves
+    with instance_label: true, the only ones a non-global attribute is asked of."""
     if not isinstance(attributes, dict):
         return Matrix(leaves, [])
     attribute_count = sum(1 for value in attributes.values() if isinstance(value, dict))
@@ -230,7 +248,7 @@ def when_asked(leaves: list[str], attributes: Any) -> Matrix:
             too_large=f"{len(leaves)} labels and {attribute_count} attributes with {keys} conditions "
             "are too many to tabulate here; the task itself is still checked in full.",
         )
-    model = _Attributes(attributes)
+    model = _Attributes(attributes, instance_labels)
     rows = []
     for attribute in model.defs:
         groups = model.groups(attribute)
@@ -238,16 +256,28 @@ def when_asked(leaves: list[str], attributes: Any) -> Matrix:
         cells = []
         for label in leaves:
             state = model.state(attribute, label)
-            cells.append((state, note if state == CONDITIONAL else ""))
+            if state == CONDITIONAL:
+                cells.append((state, note))
+            elif not model.label_allowed(attribute, label) and model.label_named(attribute, label):
+                cells.append((state, INSTANCE_ONLY))  # the hover says why "—"
+            else:
+                cells.append((state, ""))
         row = Row(attribute, cells)
         allowed = [label for label in leaves if model.label_allowed(attribute, label)]
+        named = [label for label in leaves if model.label_named(attribute, label)]
         for i, group in enumerate(groups):
             if allowed and not any(model.group_holds(attribute, i, label) for label in allowed):
                 row.warnings.append(
                     f"condition {i + 1} ({_describe(group) or 'empty'}) can never be true for the labels "
                     f"this attribute is asked for ({', '.join(allowed)})"
                 )
-        if leaves and not allowed:
+        if leaves and not allowed and named:
+            if instance_labels:  # with none at all, validate() already says so once for every attribute
+                row.warnings.append(
+                    f"{INSTANCE_ONLY}, and none of its labels ({', '.join(named)}) sets instance_label: true, "
+                    "so it is never asked (or mark it global: true)"
+                )
+        elif leaves and not allowed:
             row.warnings.append("its label condition names none of this task's labels, so it is never asked")
         elif leaves and all(state == NEVER for state, _ in cells) and not row.warnings:
             row.warnings.append("it is never asked: no label satisfies its conditions")

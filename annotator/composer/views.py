@@ -387,7 +387,11 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     base_url = workspace.scale_base_url
     # Without the browser's list (no script), every problem is shown.
     shown, to_fill = _touched_issues(composition, request.POST.get("touched_fields", "*"))
-    matrix = when_asked(composing.leaf_labels(task_type, payload), payload.get("annotation_attributes"))
+    matrix = when_asked(
+        composing.leaf_labels(task_type, payload),
+        payload.get("annotation_attributes"),
+        composing.instance_labels(task_type, payload),
+    )
     ctx = {
         "task_type": task_type,
         "c": composition,

@@ -62,7 +62,7 @@ def check_attributes(
     # §1.1: segmentation attributes "apply only to instance annotations"; a global one
     # applies to the scene as a whole (§0b), and project-defined labels are unknown here.
     per_instance = [
-        definition for definition in attributes.values() if isinstance(definition, dict) and not _is_global(definition)
+        definition for definition in attributes.values() if isinstance(definition, dict) and not is_global(definition)
     ]
     if (
         task_type == SEGMENTATION
@@ -80,7 +80,8 @@ def check_attributes(
     return found
 
 
-def _is_global(definition: dict[Any, Any]) -> bool:
+def is_global(definition: dict[Any, Any]) -> bool:
+    """A scene attribute (`global: true`, or Scale's `conditions.is_global`): asked once per image."""
     conditions = definition.get("conditions")
     return definition.get("global") is True or (isinstance(conditions, dict) and conditions.get("is_global") is True)
 
