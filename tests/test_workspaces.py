@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -143,6 +144,22 @@ def test_the_api_key_is_not_readable_in_the_database_file_nor_in_logs(client, us
     blobs = [db_file.read_bytes()] + [p.read_bytes() for p in db_file.parent.glob(db_file.name + "-*")]
     assert all(CANARY.encode() not in blob for blob in blobs)
     assert CANARY not in caplog.text
+
+
+def test_a_second_demo_setup_keeps_the_demo_user_signed_in(client, db, monkeypatch):
+    """`make run` runs demo_setup each time: re-hashing the same password signed the demo out."""
+    from django.core.management import call_command
+
+    call_command("demo_setup", stdout=io.StringIO())
+    assert client.login(username="demo", password="annotator-demo")
+    assert client.get("/").status_code == 200
+    call_command("demo_setup", stdout=io.StringIO())
+    assert client.get("/").status_code == 200  # still signed in, not sent to the sign-in page
+    # A changed DEMO_PASSWORD still takes effect (and then signs the old sessions out).
+    monkeypatch.setenv("DEMO_PASSWORD", "another-demo-pass")
+    call_command("demo_setup", stdout=io.StringIO())
+    assert client.get("/").status_code == 302
+    assert client.login(username="demo", password="another-demo-pass")
 
 
 def test_demo_setup_is_idempotent_and_prints_json(db):

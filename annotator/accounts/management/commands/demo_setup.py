@@ -31,8 +31,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         password = os.environ.get("DEMO_PASSWORD", "annotator-demo")
         user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME, defaults={"email": "demo@localhost"})
-        user.set_password(password)
-        user.save()
+        # Only when it differs: a new hash (new salt) signs the demo user out of every browser,
+        # so each `make run` used to end the session of whoever was trying the demo.
+        if not user.check_password(password):
+            user.set_password(password)
+            user.save()
 
         workspace = Workspace.objects.filter(name=DEMO_WORKSPACE, members=user).first()
         if workspace is None:
