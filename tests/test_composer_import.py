@@ -118,3 +118,26 @@ def test_the_import_view_reads_the_docs_python_dict(alice_client, users):
     page = response.content.decode()
     assert "Imported all 8 parameters; 1 kept as written under “Other parameters”: batch" in page
     assert json.dumps({"batch": None}, indent=2).replace('"', "&quot;") in page
+
+
+def test_duplicate_from_a_task_page_says_it_is_a_copy_not_an_import_or_a_validation(alice_client, users):
+    """The task page's "Duplicate / edit as new" opened the composer with "Imported all 4 parameters." and "Valid: ...
+    Nothing was created." though the person had pasted and validated nothing."""
+    from tests.test_callbacks_receiver import make_task
+
+    payload = {"attachment": "https://example.org/street.png", "labels": ["road", "car"], "project": "p"}
+    task = make_task(users.ws_a, users.alice, task_type="segmentannotation", payload=payload)
+    detail = alice_client.get(f"/tasks/{task.code}/").content.decode()
+    assert f'name="duplicate_of" value="{task.display_name}"' in detail
+
+    response = alice_client.post(
+        "/compose/segmentannotation/",
+        {"action": "import", "import_json": json.dumps(payload), "duplicate_of": task.display_name},
+    )
+    page = response.content.decode()
+    assert f"A copy of “{task.display_name}” to edit: submitting it makes a new task" in page
+    assert "Imported all" not in page and "Nothing was created" not in page
+    # A paste still says what it imported, and "Validate only" still says it created nothing.
+    pasted = alice_client.post("/compose/segmentannotation/", {"action": "import", "import_json": json.dumps(payload)})
+    assert "Imported all 3 parameters." in pasted.content.decode()
+    assert "Nothing was created" not in pasted.content.decode()

@@ -150,9 +150,12 @@ def _render_composer(
     draft: Draft | None = None,
     editing: dict[str, Any] | None = None,
     from_template: TaskTemplate | None = None,
+    validated: bool = False,
 ) -> HttpResponse:
     workspace = require_workspace(request)
     ctx = {
+        # "Valid ... Nothing was created" answers "Validate only", not an import or a duplicate.
+        "validated": validated,
         # Opened from a library item: a banner, and "Save changes" writes back to that item.
         "editing": editing,
         "from_template": from_template,
@@ -238,7 +241,13 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
         except NoReverseMatch:
             return redirect(f"compose_{task_type}")
     return _render_composer(
-        request, task_type, composition.form, result=composition, editing=editing, from_template=from_template
+        request,
+        task_type,
+        composition.form,
+        result=composition,
+        editing=editing,
+        from_template=from_template,
+        validated=action == "validate",
     )
 
 
@@ -329,13 +338,16 @@ def _import(request: HttpRequest, task_type: str, **context) -> HttpResponse:
         return _render_composer(request, task_type, form, pasted=raw, paste_error=error, **context)
     imported = importing.import_payload(task_type, payload)
     composition = composing.compose(task_type, imported.data)
-    _import_message(request, imported)
+    _import_message(request, imported, copy_of=request.POST.get("duplicate_of", ""))
     return _render_composer(request, task_type, composition.form, result=composition, kept=imported.kept, **context)
 
 
-def _import_message(request: HttpRequest, imported: importing.Imported) -> None:
+def _import_message(request: HttpRequest, imported: importing.Imported, copy_of: str = "") -> None:
     total = len(imported.in_form) + len(imported.kept)
     text = f"Imported all {total} parameter{'s' if total != 1 else ''}"
+    if copy_of.strip():
+        # From a task's "Duplicate / edit as new": nothing was pasted, so "Imported" puzzled people.
+        text = f"A copy of “{copy_of.strip()[:200]}” to edit: submitting it makes a new task with its own unique_id"
     if imported.kept:
         text += f"; {len(imported.kept)} kept as written under “Other parameters”: " + ", ".join(imported.kept)
     messages.info(request, text + ".")
