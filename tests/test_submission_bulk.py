@@ -145,6 +145,7 @@ def test_pasted_urls_work_and_a_form_without_input_says_what_is_missing(alice_cl
     assert "Choose a file or paste URLs" in html
     html = alice_client.post("/submit/", {"template": template.code, "urls": "https://x.org/a.png\n"}).content.decode()
     assert "Submit 1 task" in html
+    assert "<dt>Format</dt><dd>pasted URLs, one per line</dd>" in html  # it read "URLS"
 
 
 def test_the_progress_page_polls_until_done_then_stops(alice_client, users, template):
