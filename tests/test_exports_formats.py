@@ -428,3 +428,13 @@ def test_rle_is_pycocotools_compressed_rle(tmp_path, exported):
         assert zf.getinfo("README.txt").file_size > 0
         assert b"coco" in zf.read("README.txt")
     io.BytesIO()
+
+
+def test_a_task_named_after_its_file_gets_no_double_extension():
+    from annotator.exports.records import safe_stem
+
+    code = "8ea3cab7-0000-0000-0000-000000000000"
+    assert safe_stem("street-1.png", code) == "street-1_8ea3cab7"  # was street-1.png_8ea3cab7(.png)
+    assert safe_stem("clip.MP4", code) == "clip_8ea3cab7"
+    assert safe_stem("v1.2 results", code) == "v1.2_results_8ea3cab7"  # a dot inside a name stays
+    assert safe_stem(".png", code) == "task_8ea3cab7"

@@ -272,13 +272,13 @@ def test_bulk_resubmit_makes_one_linked_task_per_failed_or_errored_task(alice_cl
     done = make_task(users.ws_a, users.alice, unique_id="d1", scale_status="completed", scale_task_id="e" * 24)
     picked = {"action": "resubmit", "task": [str(errored.code), str(failed.code), str(done.code)]}
     response = alice_client.post("/tasks/bulk/", picked, follow=True)
-    assert "Resubmitted 2 task(s) as new linked tasks. 1 skipped" in response.content.decode()
+    assert "Resubmitted 2 tasks as new linked tasks. 1 skipped" in response.content.decode()
     assert set(Task.objects.filter(resubmission_of__isnull=False).values_list("resubmission_of", flat=True)) == {
         errored.pk,
         failed.pk,
     }
     again = alice_client.post("/tasks/bulk/", picked, follow=True)  # twice: nothing new
-    assert "Resubmitted 0 task(s) as new linked tasks. 2 had been resubmitted before." in again.content.decode()
+    assert "Resubmitted 0 tasks as new linked tasks. 2 had been resubmitted before." in again.content.decode()
     assert Task.objects.count() == 5
 
 

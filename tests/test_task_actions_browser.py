@@ -197,7 +197,7 @@ def test_a_completed_task_is_reviewed_from_its_page_and_from_the_table(page, wid
         page.fill("#review-comment", "Fixed after rework.")
         page.click("#act-accept")
         page.wait_for_url("**/tasks/*")
-        assert "Review queued for 1 task(s): accepted" in page.text_content("#messages")
+        assert "Review queued for 1 task: accepted" in page.text_content("#messages")
         row = page.locator(f"#st-{task.code}")
         row.locator(".badge", has_text="accepted").wait_for(timeout=30000)  # live, no reload
         look(page, "tasks-reviewed")

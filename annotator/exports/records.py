@@ -40,10 +40,12 @@ class TaskRecord:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# A task named after its attachment ("street-1.png") would give "street-1.png_8ea3cab7.png".
+_MEDIA_SUFFIX = re.compile(r"\.(png|jpe?g|webp|gif|bmp|tiff?|mp4|mov|webm|avi|mkv)$", re.IGNORECASE)
 
 
 def safe_stem(text: str, code: str) -> str:
     # The code's first 8 hex digits make two tasks with similar ids distinct
     # without remembering every name already used (memory stays flat).
-    readable = _UNSAFE.sub("_", text).strip("._-")[:60] or "task"
+    readable = _UNSAFE.sub("_", _MEDIA_SUFFIX.sub("", text)).strip("._-")[:60] or "task"
     return f"{readable}_{code.replace('-', '')[:8]}"

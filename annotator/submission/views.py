@@ -87,7 +87,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
         return redirect("submission_upload")
     skipped = len(the_plan.rows) - group.total
     note = f" ({skipped} row(s) skipped: invalid or already submitted)" if skipped else ""
-    messages.success(request, f"{group.total} task(s) queued{note}.")
+    messages.success(request, f"{group.total} {'task' if group.total == 1 else 'tasks'} queued{note}.")
     return redirect("submission_group", group_code=group.code)
 
 

@@ -379,7 +379,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         skipped = len(tasks) - len(pending)
         messages.success(
             request,
-            f"Cancelling {len(pending)} task(s) at Scale."
+            f"Cancelling {_tasks(len(pending))} at Scale."
             + (f" {skipped} skipped: only pending tasks can be cancelled." if skipped else ""),
         )
     elif action == "retry":
@@ -387,7 +387,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         skipped = len(tasks) - retried
         messages.success(
             request,
-            f"Queued {retried} failed task(s) again."
+            f"Queued {retried} failed {_noun(retried)} again."
             + (f" {skipped} skipped: only failed submissions can be retried." if skipped else ""),
         )
     elif action == "resubmit":
@@ -395,7 +395,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         skipped = len(tasks) - len(made)
         messages.success(
             request,
-            f"Resubmitted {sum(made)} task(s) as new linked tasks."
+            f"Resubmitted {_tasks(sum(made))} as new linked tasks."
             + (f" {len(made) - sum(made)} had been resubmitted before." if len(made) > sum(made) else "")
             + (f" {skipped} skipped: only failed or errored tasks are resubmitted." if skipped else ""),
         )
@@ -436,7 +436,7 @@ def _bulk_review(request: HttpRequest, tasks: list[Task], accepted: bool, back: 
         refusal = refusal or (asked.message if asked.outcome == "refused" else "")
     verdict = "accepted" if accepted else "rejected"
     queued = outcomes.get("queued", 0)
-    text = f"Review queued for {queued} task(s): {verdict}. They are sent to Scale in the background."
+    text = f"Review queued for {_tasks(queued)}: {verdict}. Reviews are sent to Scale in the background."
     if outcomes.get("duplicate"):
         text += f" {outcomes['duplicate']} already had this review on its way (nothing sent twice)."
     if outcomes.get("refused"):
@@ -784,3 +784,12 @@ def task_review(request: HttpRequest, task_code) -> HttpResponse:
     asked = reviews.ask(task, request.user, accepted=accepted, comment=request.POST.get("comment", ""), seq=seq)
     {"queued": messages.success, "duplicate": messages.info}.get(asked.outcome, messages.error)(request, asked.message)
     return redirect(reverse("task_detail", kwargs={"task_code": task.code}) + "#review")
+
+
+def _noun(count: int) -> str:
+    return "task" if count == 1 else "tasks"
+
+
+def _tasks(count: int) -> str:
+    """ "1 task", "3 tasks": messages people read, not "task(s)"."""
+    return f"{count} {_noun(count)}"
