@@ -84,3 +84,24 @@ def test_after_validate_every_problem_is_listed_as_links_to_its_field(page, live
     assert page.evaluate("() => document.activeElement.closest('#labels-card') && document.activeElement.textContent")
     assert page.evaluate("() => document.activeElement.textContent") == "+ Add label"
     assert js_errors(page) == []
+
+
+def test_a_missing_choices_problem_sits_under_choices_not_under_the_attribute_id(page, live_server, users):
+    # Found walking the composer as a new user: "choices is required" was shown under, and
+    # marked, the attribute's id field.
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    settle(page)
+    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
+    page.keyboard.type("occluded")
+    page.click("#validate-button")
+    page.wait_for_load_state()
+    settle(page)
+    attribute = page.locator("#attribute-0")
+    local = attribute.locator("[data-choices] .local-issues")
+    local.wait_for()
+    assert "is required for a category attribute" in local.inner_text()
+    assert attribute.locator("input.attr-id").get_attribute("aria-invalid") is None
+    marked = attribute.locator("[data-choices] [aria-invalid=true]")
+    assert marked.count() == 1 and "issues-attributes_json" in marked.get_attribute("aria-describedby")
+    assert js_errors(page) == []

@@ -899,6 +899,7 @@
         box.appendChild(el("h4", { text: "Choices" }));
         var choices = new TreeEditor({ nodes: normalizeLabels(def.choices), instance: false, what: "choice", keyPrefix: key + "c",
           onChange: function (value) { setPath(def, ["choices"], isEmpty(value) ? undefined : value); changed(); } });
+        choices.root.setAttribute("data-choices", "1");  // where a "choices" problem is shown
         box.appendChild(choices.root);
         box.appendChild(flagField(def, "allow_multiple", "Several choices may be picked", key + ":multi", changed));
       } else if (type === "number") {
@@ -1763,7 +1764,14 @@
         var card = ids[i].closest("fieldset.attribute");
         if (m[2] === "description") return card.querySelector('[data-key$=":desc"]');
         if (m[2] === "type") return card.querySelector('[data-key$=":type"]');
-        return ids[i];
+        if (m[2] === "choices") {
+          // "choices is required" belongs under Choices: its first field, or its "+ Add" button.
+          var tree = card.querySelector("[data-choices]");
+          var first = tree && tree.querySelector("input:not(.tree-filter), button");
+          if (first) return first;
+        }
+        var own = m[2] && card.querySelector('[data-key$=":' + m[2] + '"]');  // min, max, step, ...
+        return own || ids[i];
       }
     }
     return null;
@@ -1798,7 +1806,7 @@
         }
         // Inside a builder, a copy of the message sits right below the control it is about.
         if (control.closest(".builder") && control.tagName !== "DIV") {
-          var row = control.closest(".tree-row, .mini-field, fieldset") || control.parentNode;
+          var row = control.closest(".tree-row, .mini-field, [data-choices], fieldset") || control.parentNode;
           var text = p.textContent.indexOf(p.dataset.path + ": ") === 0 ? p.textContent.slice(p.dataset.path.length + 2) : p.textContent;
           // Seen here; still read out from the builder's own list, which the control names.
           row.appendChild(el("div", { "class": "issues local-issues", "aria-hidden": "true" }, [
