@@ -71,6 +71,8 @@ def test_label_sets_presets_and_attribute_sets_open_in_the_composer_and_save_bac
     page = alice_client.get(f"/compose/library/label-sets/{labels.code}/edit/").content.decode()
     assert "Editing the label set" in page and "Street labels" in page
     assert 'data-draft-url=""' in page  # editing an item never overwrites the person's draft
+    # Saving is offered where the form ends too, not only at the top (found walking it as a user).
+    assert 'id="save-item-bottom"' in page and "Save changes to this label set</button>" in page
     alice_client.post(
         "/compose/segmentannotation/",
         {"labels_json": '["car", "bus"]', "library_item": f"label-sets:{labels.code}", "action": "save_item"},

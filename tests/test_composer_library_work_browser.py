@@ -196,6 +196,13 @@ def test_the_phone_composer_folds_its_cards_and_submits_from_the_bottom_bar(brow
         page.wait_for_function("() => /problem/.test(document.getElementById('phone-problems').textContent)")
         card.locator(".card-toggle").click()
         assert "folded" in card.get_attribute("class")
+        # The next preview (its problem still there) leaves the card as the person folded it.
+        page.evaluate(
+            "() => { window.__settled = 0; document.addEventListener('htmx:afterSettle', () => window.__settled++); }"
+        )
+        page.fill("#id_project", "traffic")
+        page.wait_for_function("() => window.__settled > 0")
+        assert "folded" in card.get_attribute("class")
         page.locator("#preview-errors a.issue-link[data-field='tags_json']").click()
         assert "folded" not in card.get_attribute("class")
     finally:

@@ -40,7 +40,11 @@
       toggle.className = "card-toggle";
       while (heading.h2.firstChild) toggle.appendChild(heading.h2.firstChild);
       heading.h2.appendChild(toggle);
-      toggle.addEventListener("click", function () { setOpen(card, card.classList.contains("folded")); });
+      toggle.addEventListener("click", function () {
+        // The person's own choice: later previews must not open a card they just folded.
+        card.dataset.foldedByHand = card.classList.contains("folded") ? "" : "1";
+        setOpen(card, card.classList.contains("folded"));
+      });
       // Open: the basics, what to annotate (every task needs it), and whatever has a problem.
       setOpen(card, index === 0 || !!card.querySelector("#id_attachment") || hasProblem(card));
     });
@@ -66,7 +70,10 @@
     var id = link.dataset.field ? "issues-" + link.dataset.field : (link.getAttribute("href") || "").slice(1);
     var target = id && document.getElementById(id);
     var card = target && target.closest("#compose-form > section.card");
-    if (card && card.classList.contains("folded")) setOpen(card, true);
+    if (card && card.classList.contains("folded")) {
+      card.dataset.foldedByHand = "";
+      setOpen(card, true);
+    }
   }, true);
 
   function updateBar() {
@@ -83,7 +90,9 @@
     count.classList.toggle("bad", errors > 0);
     count.classList.toggle("todo", !errors && todo > 0);
     // Open the cards that now hold a problem, so a count is never of something out of sight.
-    if (PHONE.matches) cards().forEach(function (card) { if (hasProblem(card)) setOpen(card, true); });
+    if (PHONE.matches) {
+      cards().forEach(function (card) { if (hasProblem(card) && !card.dataset.foldedByHand) setOpen(card, true); });
+    }
   }
 
   document.addEventListener("htmx:afterSettle", updateBar);
