@@ -148,6 +148,14 @@
     selected = button.dataset.label === selected ? null : button.dataset.label;
     applySelection();
   });
+  // The panel arrives out of band with every preview, unselected: choose the label again in the
+  // same task as the swap, so neither the person nor a test ever sees it without (htmx settles
+  // ~20 ms later, which left a window where every question showed).
+  document.addEventListener("htmx:oobAfterSwap", function (e) {
+    if (e.target && (e.target.id === "labeller-view" || (e.target.querySelector && e.target.querySelector("#labeller-view")))) {
+      applySelection();
+    }
+  });
   document.addEventListener("htmx:afterSettle", function () {
     pending();
     applySelection();
