@@ -431,10 +431,14 @@ def test_the_mask_viewer_names_the_label_under_the_pointer_and_toggles_all(
     page.goto(f"{live_server.url}/tasks/{task.code}/")
     page.wait_for_selector("#result-viewer[data-drawn='1']")
 
-    box = page.locator("#rv-mask").bounding_box()
+    # The photo under the mask loads on its own: measure once it has, or the stage moves after.
+    page.wait_for_function("() => [...document.querySelectorAll('#result-viewer img')].every(i => i.complete)")
+    # The review card sits above the result now: a pointer can only be over what is on screen.
+    page.locator("#rv-mask").scroll_into_view_if_needed()
     for fraction, name in ((0.25, "road"), (0.6, "car #1"), (0.9, "unlabeled")):
+        box = page.locator("#rv-mask").bounding_box()
         page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
-        assert page.locator("#rv-hover").text_content() == name
+        page.wait_for_function("(n) => document.querySelector('#rv-hover').textContent === n", arg=name, timeout=5000)
 
     painted = """() => { const c = document.querySelector('#rv-mask');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
