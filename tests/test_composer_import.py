@@ -10,7 +10,9 @@ import pytest
 from annotator.composer.compose import compose
 from annotator.composer.importing import PasteError, import_payload, parse_pasted
 
-SEEDS = Path("/work/shared/seeds")
+# The three "Request" samples of Scale's documentation, as printed (Python literals), copied from
+# the docs text the project started from so the test runs on any machine.
+DOCS_SAMPLES = Path(__file__).parent / "fixtures" / "scale" / "docs_request_samples.txt"
 DOCS_EXAMPLE = """payload = {
 "instruction": "**Instructions:** Please label all the things",
 "attachment": "https://i.imgur.com/iDZcXfS.png",
@@ -83,9 +85,8 @@ def test_a_huge_paste_is_refused_before_it_is_parsed():
         parse_pasted("{'a': '" + "x" * 3_000_000 + "'}")
 
 
-@pytest.mark.skipif(not SEEDS.exists(), reason="the shared docs text is not on this machine")
 def test_the_requests_examples_of_the_docs_text_import_as_they_are_printed():
-    text = next(SEEDS.glob("*.txt")).read_text()
+    text = DOCS_SAMPLES.read_text()
     # The `payload = {` block of each "Request" sample, up to its closing brace, as a user copies it.
     blocks = []
     for start in [i for i in range(len(text)) if text.startswith("payload = {", i)]:

@@ -19,7 +19,6 @@ from annotator.composer.compose import compose
 from annotator.composer.importing import import_payload, same
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REFERENCE = Path("/work/shared/reference/scale-examples")
 TYPES = ("segmentannotation", "videoannotation", "videoplaybackannotation")
 
 
@@ -41,8 +40,6 @@ def _payloads_in(value: Any, file_type: str | None = None):
 def example_payloads() -> list[tuple[str, str, dict]]:
     found = []
     files = sorted((FIXTURES / "scale").rglob("*.json")) + sorted((FIXTURES / "sandbox").glob("*.json"))
-    if REFERENCE.exists():
-        files += sorted(REFERENCE.glob("*.json"))
     for path in files:
         content = json.loads(path.read_text())
         file_type = path.stem if path.parent.name == "sandbox" else None

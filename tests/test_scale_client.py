@@ -24,7 +24,7 @@ from annotator.scale_client import (
     parse_retry_after,
 )
 
-EXAMPLES = Path("/work/shared/reference/scale-examples")
+EXAMPLES = Path(__file__).parent / "fixtures" / "scale"  # Scale's published examples, as given
 
 
 class FakeScale:
