@@ -106,6 +106,28 @@ def _too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+def parse_time(raw: str) -> datetime | None:
+    """A time as Scale writes it (ISO 8601; naive means UTC), or None when it cannot be read."""
+    try:
+        parsed = parse_datetime(raw.strip())
+    except (ValueError, OverflowError):
+        return None
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
+
+
+def too_far_ahead(moment: datetime) -> bool:
+    """Whether `moment` is more than CALLBACK_MAX_CLOCK_SKEW ahead of this server's clock.
+
+    A time far ahead of ours would make every real update after it look stale, freezing the
+    task (or hiding every later review): such times are not trusted."""
+    try:
+        return (moment - timezone.now()).total_seconds() > settings.CALLBACK_MAX_CLOCK_SKEW
+    except OverflowError:
+        return True
+
+
 def scale_time(task: dict | None) -> datetime | None:
     """updated_at, else completed_at, else created_at of Scale's task object."""
     if not task:
@@ -116,26 +138,14 @@ def scale_time(task: dict | None) -> datetime | None:
             continue
         if not isinstance(raw, str):
             raise BadCallback(f"task.{key} must be a date string")
-        try:
-            parsed = parse_datetime(raw.strip())
-        except ValueError:
-            parsed = None
+        parsed = parse_time(raw)
         if parsed is None:
             raise BadCallback(f"task.{key} is not an ISO 8601 date")
-        if timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, UTC)
-        # A time far ahead of ours would make every real update after it look stale, freezing
-        # the task: refused beyond the clock skew we allow (Scale then retries, or the
-        # reconciler reads the task).
-        skew = settings.CALLBACK_MAX_CLOCK_SKEW
-        try:
-            ahead = (parsed - timezone.now()).total_seconds()
-        except OverflowError:
-            ahead = float("inf")
-        if ahead > skew:
+        # Refused (Scale then retries, or the reconciler reads the task).
+        if too_far_ahead(parsed):
             raise BadCallback(
-                f"task.{key} {raw.strip()[:40]} is in the future (more than {skew} s ahead of this server's clock, "
-                "CALLBACK_MAX_CLOCK_SKEW)"
+                f"task.{key} {raw.strip()[:40]} is in the future (more than {settings.CALLBACK_MAX_CLOCK_SKEW} s "
+                "ahead of this server's clock, CALLBACK_MAX_CLOCK_SKEW)"
             )
         return parsed
     return None

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from annotator.tasks import callbacks
 from annotator.tasks.models import Task, TaskEvent
 
 log = logging.getLogger(__name__)
@@ -187,21 +187,8 @@ def _refused(task: Task, seq: int, reason: str) -> str:
 def _moment(raw: object) -> datetime | None:
     if not isinstance(raw, str):
         return None
-    try:
-        moment = parse_datetime(raw.strip()[:64])
-    except (ValueError, OverflowError):
-        return None
-    if moment is None:
-        return None
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    # A time far ahead of ours would hide every later review: such a time is not trusted.
-    try:
-        if (moment - timezone.now()).total_seconds() > settings.CALLBACK_MAX_CLOCK_SKEW:
-            return None
-    except OverflowError:
-        return None
-    return moment
+    moment = callbacks.parse_time(raw.strip()[:64])
+    return None if moment is None or callbacks.too_far_ahead(moment) else moment
 
 
 def latest_audit(audits: object) -> tuple[str, str, datetime | None] | None:
