@@ -163,11 +163,13 @@ def _full_box(data: bytes | memoryview, box: _Box, least: int) -> int:
     return data[box.start]
 
 
-def _mvhd_duration(data: bytes | memoryview, box: _Box) -> float | None:
+def _time_header(data: bytes | memoryview, box: _Box) -> tuple[int, float | None]:
+    """(timescale, duration in seconds) of an mvhd or mdhd box, which share their start:
+    version/flags, creation and modification times, timescale, duration (32 or 64 bits)."""
     version = _full_box(data, box, 20)
     if version == 1:
         if box.end - box.start < 32:
-            raise Mp4Error("the mvhd box is too short")
+            raise Mp4Error(f"the {_name(box.kind)} box is too short")
         (timescale,) = _U32.unpack_from(data, box.start + 20)
         (duration,) = _U64.unpack_from(data, box.start + 24)
         unknown = 0xFFFFFFFFFFFFFFFF
@@ -176,8 +178,12 @@ def _mvhd_duration(data: bytes | memoryview, box: _Box) -> float | None:
         (duration,) = _U32.unpack_from(data, box.start + 16)
         unknown = 0xFFFFFFFF
     if not timescale or duration in (0, unknown):
-        return None  # fragmented files state 0; "all ones" means unknown
-    return duration / timescale
+        return timescale, None  # fragmented files state 0; "all ones" means unknown
+    return timescale, duration / timescale
+
+
+def _mvhd_duration(data: bytes | memoryview, box: _Box) -> float | None:
+    return _time_header(data, box)[1]
 
 
 def _video_track(data: bytes | memoryview, moov: _Box) -> _Box | None:
@@ -222,18 +228,9 @@ def _timing(data: bytes | memoryview, trak: _Box) -> tuple[float | None, float |
     mdhd = _child(data, mdia, b"mdhd")
     if mdhd is None:
         return None, None
-    version = _full_box(data, mdhd, 20)
-    if version == 1:
-        if mdhd.end - mdhd.start < 32:
-            raise Mp4Error("the mdhd box is too short")
-        (timescale,) = _U32.unpack_from(data, mdhd.start + 20)
-        (track_duration,) = _U64.unpack_from(data, mdhd.start + 24)
-    else:
-        (timescale,) = _U32.unpack_from(data, mdhd.start + 12)
-        (track_duration,) = _U32.unpack_from(data, mdhd.start + 16)
+    timescale, duration = _time_header(data, mdhd)
     if not timescale:
         return None, None
-    duration = track_duration / timescale if track_duration not in (0, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF) else None
     stts = _child(data, stbl, b"stts") if stbl is not None else None
     if stts is None or stts.end - stts.start < 8:
         return duration, None
