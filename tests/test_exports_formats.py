@@ -4,7 +4,6 @@ own result files (the pixels and tracks a completed sandbox task serves)."""
 
 from __future__ import annotations
 
-import io
 import json
 import xml.etree.ElementTree as ET
 import zipfile
@@ -86,6 +85,10 @@ def test_coco_masks_decode_to_the_indexed_image_pixel_for_pixel(tmp_path, export
             label = names[ann["category_id"]]
             assert ann["iscrowd"] == (0 if label == "car" else 1)
             assert ann["area"] == int((indexed == index).sum())
+            # The box from the pixels themselves, not from pycocotools (which the export uses).
+            ys, xs = np.nonzero(indexed == index)
+            box = [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+            assert ann["bbox"] == [float(v) for v in box]
             covered += decoded
         # Every labelled pixel in exactly one annotation; unlabeled pixels in none.
         assert np.array_equal(covered, (indexed > 0).astype(int))
@@ -427,7 +430,6 @@ def test_rle_is_pycocotools_compressed_rle(tmp_path, exported):
     with zipfile.ZipFile(tmp_path / "export.zip") as zf:
         assert zf.getinfo("README.txt").file_size > 0
         assert b"coco" in zf.read("README.txt")
-    io.BytesIO()
 
 
 def test_a_task_named_after_its_file_gets_no_double_extension():

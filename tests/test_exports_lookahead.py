@@ -1,0 +1,94 @@
+"""Large masks are converted in threads ahead of the writer (archive.LookAhead):
+the zip must be the same as one written in a single thread, in the same order,
+with the same problems reported for the same tasks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+
+import pytest
+
+from annotator.exports import archive
+from annotator.exports.archive import write_export
+from annotator.exports.records import TaskRecord
+from tests.exports_support import segmentation_record, video_record
+
+SEG_PARAMS = {
+    "attachment": "https://example.org/street-96x64.png",
+    "labels": ["road", "sky", {"choice": "vehicle", "subchoices": [{"choice": "car", "instance_label": True}]}],
+}
+VIDEO_PARAMS = {
+    "attachment_type": "image",
+    "attachments": [f"https://example.org/frame-{n}.png" for n in range(4)],
+    "geometries": {"box": {"objects_to_annotate": ["car"]}},
+}
+FORMATS = ["scale", "coco", "segmentation_mask", "coco_panoptic", "mot"]
+
+
+def contents(path) -> dict[str, object]:
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            data = zf.read(name)
+            if name.endswith(".json") and name.startswith(("coco", "coco_panoptic")):
+                data = json.loads(data)
+                data.pop("info")  # holds the time of writing
+            out[name] = data
+    return out
+
+
+@pytest.fixture
+def records(tmp_path) -> list[TaskRecord]:
+    made = [segmentation_record(tmp_path, SEG_PARAMS, task_id=f"65a0c0ffee{n:014d}") for n in range(8)]
+    made[3].files["indexedImage"].write_bytes(b"not a png")  # a broken mask in the middle
+    made[5].files["indexedImage"].unlink()  # and a copy gone from storage
+    pending = TaskRecord(code="c" * 32, task_type="segmentannotation", unique_id="p", payload={}, response=None,
+                         status="pending")  # fmt: skip
+    video = video_record(tmp_path, "videoannotation", VIDEO_PARAMS)
+    return [*made[:4], pending, *made[4:6], video, *made[6:]]
+
+
+def test_threads_write_the_same_zip_in_the_same_order(tmp_path, records, monkeypatch):
+    single = write_export(records, FORMATS, tmp_path / "single.zip", workers=1)
+
+    threads: list[str] = []
+    convert = archive.convert_segmentation
+
+    def spy(record):
+        threads.append(threading.current_thread().name)
+        return convert(record)
+
+    monkeypatch.setattr(archive, "convert_segmentation", spy)
+    monkeypatch.setattr(archive, "THREAD_PIXELS", 1)  # every mask counts as large
+    progress: list[int] = []
+    threaded = write_export(records, FORMATS, tmp_path / "threaded.zip", workers=3, progress=progress.append)
+
+    assert sum(name.startswith("export") for name in threads) >= 5  # the look-ahead did run in threads
+    assert threaded.as_dict() == single.as_dict()
+    assert [p.split(":")[0] for p in threaded.problems] == [p.split(":")[0] for p in single.problems]
+    # Each once, in input order; the missing copy twice: Scale's file list, then the mask formats.
+    broken, pending, missing_copy, missing_mask = threaded.problems
+    assert broken.endswith("not a readable image (not a PNG, GIF, WebP or TIFF file)")
+    assert "pending" in pending
+    assert missing_copy.endswith("result file indexedImage is missing from our storage (No such file or directory)")
+    assert missing_mask.endswith("our stored copy could not be read (No such file or directory)")
+    # The README is the user's: no storage paths, no Python object names.
+    assert not any(str(tmp_path) in p or " at 0x" in p for p in threaded.problems)
+    assert contents(tmp_path / "threaded.zip") == contents(tmp_path / "single.zip")
+    assert progress == sorted(progress) and progress[-1] == len(records)
+
+
+def test_a_failing_record_source_leaves_no_zip_and_no_thread_behind(tmp_path, records, monkeypatch):
+    monkeypatch.setattr(archive, "THREAD_PIXELS", 1)
+
+    def source():
+        yield from records[:3]
+        raise RuntimeError("database went away")
+
+    before = threading.active_count()
+    with pytest.raises(RuntimeError):
+        write_export(source(), ["coco"], tmp_path / "x.zip", workers=3)
+    assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.partial").exists()
+    assert threading.active_count() == before
