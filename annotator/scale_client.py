@@ -15,11 +15,12 @@ from __future__ import annotations
 import email.utils
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -138,6 +139,26 @@ class _CheckedConnection:
         return sock
 
 
+def _check_proxied_target(url: str, address_allowed: AddressCheck) -> None:
+    """Through a proxy (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) the socket reaches
+    the proxy, whose address is the operator's choice and often private; the
+    connection check cannot see where the proxy goes next. So the target's name
+    is resolved here, as the proxy will resolve it, and every address it has is
+    checked. A name that changes its answer between our lookup and the proxy's
+    (rebinding) is the proxy's own policy to stop: documented in the README."""
+    proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+    if not proxy:
+        return  # a direct connection: the connection check sees the real address
+    host = urlsplit(url).hostname or ""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return  # we cannot resolve it: the proxy will answer that it cannot either
+    for *_, address in found:
+        if not address_allowed(str(address[0])):
+            raise RefusedAddress(address[0])
+
+
 class _CheckedAdapter(HTTPAdapter):
     def __init__(self, address_allowed: AddressCheck, **kwargs: Any) -> None:
         self.address_allowed = address_allowed
@@ -218,6 +239,8 @@ class ScaleClient:
     ) -> Any:
         url = f"{self.base_url}/{path.lstrip('/')}"
         try:
+            if self.address_allowed is not None:
+                _check_proxied_target(url, self.address_allowed)
             response = _session(self.address_allowed).request(
                 method,
                 url,

@@ -117,3 +117,58 @@ def test_what_a_non_http_server_says_is_not_repeated_to_the_user():
     listener.close()
     assert "SSH" not in str(caught.value) and "OpenSSH" not in str(caught.value)
     assert "not HTTP" in str(caught.value)
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy (absolute-URI requests), as HTTP_PROXY names one."""
+
+    used: list[str]
+
+    def do_GET(self) -> None:
+        import urllib.request
+
+        type(self).used.append(self.path)
+        request = urllib.request.Request(self.path, headers={"Authorization": self.headers.get("Authorization", "")})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the proxy itself goes direct
+        with opener.open(request, timeout=5) as upstream:
+            body = upstream.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def forward_proxy(monkeypatch):
+    handler = type("Proxy", (_ForwardProxy,), {"used": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_port}")
+    yield handler.used
+    server.shutdown()
+    server.server_close()
+
+
+def test_through_a_proxy_the_target_address_is_checked_not_the_proxys(loopback_scale, forward_proxy):
+    url, seen = loopback_scale
+    # The proxy is on loopback, as corporate proxies are on private addresses: that is allowed.
+    # Where it would go next, a loopback Scale address, is not.
+    client = ScaleClient(url, "live_secret_key", address_allowed=fetcher.is_public_ip_text)
+    with pytest.raises(PermanentError) as caught:
+        client.get_task("0123456789abcdef01234567")
+    assert "private or loopback" in caught.value.message
+    assert forward_proxy == [] and seen == []  # neither the proxy nor the target saw the key
+
+
+def test_a_proxy_carries_requests_to_an_allowed_target(loopback_scale, forward_proxy):
+    url, seen = loopback_scale
+    client = ScaleClient(url, "k", address_allowed=lambda ip: ip == "127.0.0.1")
+    assert client.get_task("0123456789abcdef01234567")["task_id"] == "0123456789abcdef01234567"
+    assert forward_proxy == [f"{url}/task/0123456789abcdef01234567"]  # it did go through the proxy
+    assert len(seen) == 1
