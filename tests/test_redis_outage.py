@@ -96,7 +96,7 @@ def test_with_redis_down_a_submitted_task_is_queued_once_and_sent_once_redis_is_
     assert task.state == Task.State.QUEUED
     assert submitted.redirect_chain[-1][0].endswith(f"/tasks/{task.code}/")
     page = submitted.content.decode()
-    assert "The task is queued for submission to Scale." in page
+    assert "Task created. It goes to Scale in the background; the status below follows it live." in page
     assert f'id="task-status">{task.display_status}<' in page and task.display_status == "queued"
 
     # The table and the task page work without Redis too.

@@ -235,7 +235,9 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
             task = pipeline.create_task(workspace, request.user, task_type, composition.payload)
             library_views.record_use(request, task)
         Draft.objects.filter(user=request.user, workspace=workspace, task_type=task_type).delete()
-        messages.success(request, "The task is queued for submission to Scale.")
+        # Worded for any later moment: the message stays on the task page while
+        # its live status moves on (queued, pending, completed).
+        messages.success(request, "Task created. It goes to Scale in the background; the status below follows it live.")
         try:
             return redirect(reverse("task_detail", kwargs={"task_code": task.code}))
         except NoReverseMatch:
