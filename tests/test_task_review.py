@@ -445,3 +445,49 @@ def test_scales_refusal_is_shown_in_clear_words_and_the_review_can_be_asked_agai
     assert "only completed tasks can be audited" in page and 'id="review-form"' in page
     assert task.events.filter(kind=TaskEvent.Kind.REVIEW, data__step="failed").count() == 1
     assert task.review_status == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_try_after_one_that_reached_scale_sends_nothing_more(live_server, users, settings):
+    """A worker POSTed the audit, Scale took it, and the worker died before recording it: the
+    sweep's next try finds the audit on Scale's task and does not add a second one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotator.sandbox.models import SandboxTask
+    from annotator.submission import pipeline
+    from tests import support
+    from tests.test_task_page_browser import sandbox_worker
+
+    worker = sandbox_worker(live_server, users, settings, complete_after="1")
+    try:
+        task = sandbox_task(live_server, users)
+        support.wait_until(lambda: fresh(task).display_status == "completed", timeout=60, message="completed")
+    finally:
+        worker.stop()  # from here on nothing runs but what the test calls
+    comment = "Sky bleeds into the trees."
+    # The first try: claimed, sent, answered... and its worker gone before it wrote anything.
+    long_ago = timezone.now() - timedelta(seconds=settings.SUBMIT_CLAIM_TIMEOUT + 60)
+    Task.objects.filter(pk=task.pk).update(
+        review_state="sending", review_accepted=False, review_comment=comment, review_seq=1, review_attempts=1,
+        review_requested_at=timezone.now() - timedelta(seconds=1), review_claimed_at=long_ago,
+    )  # fmt: skip
+    pipeline.client_for(users.ws_a).audit_task(task.scale_task_id, False, comment)
+
+    assert reviews.send(task.pk, 1) == "at Scale already"
+
+    at_scale = SandboxTask.objects.get(task_id=task.scale_task_id)
+    assert [(a["audit_result"], a.get("comments")) for a in at_scale.audits] == [("rejected", comment)]
+    task = fresh(task)
+    assert (task.review_state, task.review_status, task.review_attempts) == ("sent", "rejected", 2)
+    found = task.events.get(kind=TaskEvent.Kind.REVIEW, data__step="found")
+    assert "an earlier try reached it. Not sent again." in found.message
+    # A try whose predecessor did not reach Scale still sends.
+    Task.objects.filter(pk=task.pk).update(
+        review_state="sending", review_accepted=True, review_comment="", review_seq=2, review_attempts=1,
+        review_requested_at=timezone.now(), review_claimed_at=long_ago,
+    )  # fmt: skip
+    assert reviews.send(task.pk, 2) == "sent: accepted"
+    at_scale.refresh_from_db()
+    assert [a["audit_result"] for a in at_scale.audits] == ["rejected", "accepted"]

@@ -131,6 +131,8 @@ def send(task_id: int, seq: int) -> str:
     verdict = "accepted" if task.review_accepted else "rejected"
     try:
         client = client_for(task.workspace)
+        if task.review_attempts > 1 and _at_scale_already(task, client.get_task(task.scale_task_id), seq):
+            return "at Scale already"
         answer = client.audit_task(task.scale_task_id, bool(task.review_accepted), task.review_comment)
     except TemporaryError as e:
         if task.review_attempts >= settings.SUBMIT_MAX_ATTEMPTS:
@@ -168,6 +170,30 @@ def send(task_id: int, seq: int) -> str:
             data={"review": verdict, "seq": seq, "step": "sent", "attempts": row.review_attempts},
         )
     return f"sent: {verdict}"
+
+
+def _at_scale_already(task: Task, scale_task: object, seq: int) -> bool:
+    """Before a second try: did an earlier one reach Scale? Scale's audits are not
+    idempotent (each POST adds one), and an earlier try may have been answered after
+    its timeout or its worker may have died before recording the answer. Scale's task
+    shows its audits; one that matches ours, made since it was asked for, settles it."""
+    audits = scale_task.get("audits") if isinstance(scale_task, dict) else None
+    with transaction.atomic():
+        row = Task.objects.select_for_update().get(pk=task.pk)
+        if row.review_seq != seq or row.review_state != Task.ReviewState.SENDING:
+            return True  # settled meanwhile (a callback) or superseded: nothing to send either way
+        apply_audits(row, audits)
+        row.save()  # any audit news is kept even when ours is not among them
+        if row.review_state != Task.ReviewState.SENT:
+            return False
+        verdict = "accepted" if row.review_accepted else "rejected"
+        TaskEvent.objects.create(
+            task=row,
+            kind=TaskEvent.Kind.REVIEW,
+            message=f"Scale had this review already ({verdict}): an earlier try reached it. Not sent again.",
+            data={"review": verdict, "seq": seq, "step": "found", "attempts": row.review_attempts},
+        )
+    return True
 
 
 def _refused(task: Task, seq: int, reason: str) -> str:
