@@ -173,3 +173,22 @@ def test_demo_media_is_generated_and_served(sdk, live_server):
     assert part.content == video.content[:100]
     assert download(urls["traffic.webm"]).headers["Content-Type"] == "video/webm"
     assert requests.get(f"{live_server.url}/sandbox/media/nope.png", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "frames"),
+    [
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2}, 6),  # the whole 3 s
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2, "duration_time": 10}, 6),  # cut at the end
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2, "duration_time": 1}, 2),
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2, "start_time": 2, "duration_time": 10}, 2),
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2, "start_time": 2}, 2),
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2, "start_time": 5}, 1),  # past the end: one frame
+        ({"attachment": "https://x/their-own.mp4", "frame_rate": 2, "duration_time": 10}, 20),  # length unknown
+        ({"attachment": "https://x/traffic.mp4", "frame_rate": 2, "duration_time": True}, 6),  # not a number
+    ],
+)
+def test_a_demo_videos_window_ends_where_the_video_does(params, frames):
+    from annotator.sandbox.results import video_shape
+
+    assert video_shape(params)[2] == frames

@@ -111,8 +111,16 @@ def video_shape(params: dict) -> tuple[int, int, int, float, float]:
         match = _SIZE_IN_NAME.search(name)
         if match:
             width, height = min(int(match[1]), MAX_SIDE), min(int(match[2]), MAX_SIDE)
-    if isinstance(params.get("duration_time"), int | float) and params["duration_time"] > 0:
-        duration = float(params["duration_time"])
+    start = params.get("start_time")
+    start = float(start) if isinstance(start, int | float) and not isinstance(start, bool) and start > 0 else 0.0
+    asked = params.get("duration_time")
+    asked = float(asked) if isinstance(asked, int | float) and not isinstance(asked, bool) and asked > 0 else None
+    if name in DEMO_VIDEOS:
+        # As at Scale, the annotated window ends where the video does: a demo video's
+        # length is known, so a window past its end is cut (the composer warns about it).
+        duration = max(0.0, min(asked if asked is not None else duration, duration - start))
+    elif asked is not None:
+        duration = asked  # a video we do not have: its length is unknown, trust the task
     rate = params.get("frame_rate")
     rate = float(rate) if isinstance(rate, int | float) and rate > 0 else 1.0
     frames = max(1, min(MAX_FRAMES, math.ceil(duration * rate)))
