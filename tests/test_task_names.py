@@ -149,15 +149,47 @@ def test_an_attachment_that_cannot_be_fetched_is_tried_once(alice_client, users)
     assert alice_client.get(f"/tasks/{task.code}/thumbnail.png")["X-Thumbnail"] == "pending"
 
 
-def test_a_video_file_has_no_picture_and_asks_for_no_job(users):
+@pytest.mark.parametrize("name", ["traffic.mp4", "traffic.webm"])
+def test_a_video_file_gets_its_first_frame_decoded(alice_client, users, live_server, settings, name):
+    # The sandbox's demo videos, over real HTTP, read with a Range request and decoded by PyAV.
+    settings.SITE_URL = live_server.url
+    task = make_task(
+        users.ws_a,
+        users.alice,
+        task_type="videoplaybackannotation",
+        payload={"attachment": f"{live_server.url}/sandbox/media/{name}", "geometries": {}},
+    )
+    assert task.display_name == name
+    assert thumbnails.wanted(task)
+    thumbnails.make(task)
+    assert not thumbnails.wanted(task)
+    response = alice_client.get(f"/tasks/{task.code}/thumbnail.png")
+    assert "X-Thumbnail" not in response
+    thumb = image_of(response).convert("RGB")
+    assert thumb.size == (160, 120)  # 320x240 scaled into 160x120
+    # The traffic scene: sky above, road below, not a blank frame.
+    sky, road = thumb.getpixel((80, 5)), thumb.getpixel((80, 115))
+    assert sky != road and len(set(thumb.getdata())) > 5
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"<html>not a video</html>", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200, b"\x1a\x45\xdf\xa3junk" * 10, b""],
+)
+def test_a_video_that_cannot_be_decoded_is_tried_once_and_shows_its_type(alice_client, users, tmp_path, content):
     task = make_task(
         users.ws_a,
         users.alice,
         task_type="videoplaybackannotation",
         payload={"attachment": "https://x.org/clip.mp4", "geometries": {}},
     )
-    assert task.display_name == "clip.mp4"
-    assert not thumbnails.wanted(task)
+    folder = tmp_path / "results" / task.code.hex
+    folder.mkdir(parents=True)
+    (folder / "attachment.mp4").write_bytes(content)
+    ResultFile.objects.create(task=task, name="attachment", path=f"results/{task.code.hex}/attachment.mp4")
+    assert thumbnails.make(task) is None
+    assert not thumbnails.wanted(task)  # a marker: no job per page view
+    assert alice_client.get(f"/tasks/{task.code}/thumbnail.png")["X-Thumbnail"] == "pending"
 
 
 def test_the_email_subject_names_the_task(users):
