@@ -148,6 +148,24 @@ def test_a_new_callback_auth_key_reaches_the_sandbox(alice_client, users):
     assert SandboxAccount.objects.get(api_key=users.ws_a.get_api_key()).callback_auth_key == "rotated-callback-key"
 
 
+def test_the_callback_auth_key_is_write_only(alice_client, users):
+    ws = users.ws_a
+    ws.callback_auth_key = "scale-live-callback-secret-7f3a"
+    ws.save()
+    page = alice_client.get("/workspace/").content.decode()
+    assert "scale-live-callback-secret" not in page  # not in the field, not anywhere
+    assert "Stored: one ending in …7f3a; leave empty to keep it." in page
+    # The form posted as the page renders it (the field empty) keeps the stored key.
+    data = form(ws, callback_auth_key="", default_project="street")
+    assert alice_client.post("/workspace/", data).status_code == 302
+    ws.refresh_from_db()
+    assert (ws.callback_auth_key, ws.default_project) == ("scale-live-callback-secret-7f3a", "street")
+    # A key typed in replaces it.
+    alice_client.post("/workspace/", form(ws, callback_auth_key="  pasted-new-key  "))
+    ws.refresh_from_db()
+    assert ws.callback_auth_key == "pasted-new-key"
+
+
 def test_a_scale_key_typed_for_the_sandbox_is_refused_not_stored_in_the_sandbox(alice_client, users):
     response = alice_client.post("/workspace/", form(users.ws_a, api_key=SCALE_KEY))
     assert "makes its own key" in errors_of(response)["api_key"][0]

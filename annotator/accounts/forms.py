@@ -121,6 +121,14 @@ class WorkspaceSettingsForm(forms.ModelForm):
         label="Scale API key",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    # Write-only like the API key: it proves callbacks come from Scale, so it is not
+    # shown on a page that can be screenshotted or shared. Its last characters say which.
+    callback_auth_key = forms.CharField(
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        label="Callback auth key",
+    )
     api_base_url = forms.URLField(
         required=False, assume_scheme="https", label="API base URL", help_text="Leave empty for Scale's own API."
     )
@@ -136,8 +144,7 @@ class WorkspaceSettingsForm(forms.ModelForm):
             "callback_auth_key",
             "rate_limit_per_second",
         ]
-        labels = {"callback_auth_key": "Callback auth key", "target": "Send tasks to"}
-        help_texts = {"callback_auth_key": "The 'Live Callback Auth Key' from Scale's dashboard."}
+        labels = {"target": "Send tasks to"}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -146,6 +153,14 @@ class WorkspaceSettingsForm(forms.ModelForm):
         self.was_base = _effective_base(self.instance.api_base_url)
         self.had_key = self.instance.has_api_key
         self.new_sandbox_key = False
+        stored = self.instance.callback_auth_key
+        self.fields["callback_auth_key"].help_text = "The 'Live Callback Auth Key' from Scale's dashboard. " + (
+            f"Stored: one ending in …{stored[-4:]}; leave empty to keep it." if stored else "None stored."
+        )
+
+    def clean_callback_auth_key(self) -> str:
+        value = (self.cleaned_data.get("callback_auth_key") or "").strip()
+        return value or self.instance.callback_auth_key
 
     def clean_rate_limit_per_second(self) -> float:
         value = self.cleaned_data["rate_limit_per_second"]
