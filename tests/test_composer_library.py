@@ -207,11 +207,48 @@ def test_export_then_import_into_another_workspace_with_a_dry_run_and_renames(cl
     assert old.payload == {"x": 1}
     imported = TaskTemplate.objects.get(workspace=users.ws_b, name="Streets (2)")
     assert imported.payload == TaskTemplate.objects.get(workspace=users.ws_a).payload
-    assert imported.versions.get().note == "imported"
+    # Its history came along: one version, the same content, saying who saved it where it came from.
+    assert imported.versions.get().note == "saved from the composer (by alice)"
     assert LabelSet.objects.get(workspace=users.ws_b).labels == ["car"]
     assert GeometryPreset.objects.get(workspace=users.ws_b).task_type == "videoannotation"
     assert AttributeSet.objects.filter(workspace=users.ws_b).count() == 1
     assert not LabelSet.objects.filter(name="Broken").exists()
+
+
+def test_a_templates_versions_travel_with_its_export(client, alice_client, users):
+    template = save_template(alice_client)
+    alice_client.post("/compose/segmentannotation/", edit_form(template, instruction="Paint buses."))
+    alice_client.post(f"/compose/library/templates/{template.code}/versions/1/restore/")
+    TemplateVersion.objects.filter(template=template, number=1).update(saved_at="2026-01-02T03:04:05Z")
+    document = json.loads(alice_client.get("/compose/library/export/").content)
+    (item,) = document["items"]
+    assert [v["number"] for v in item["versions"]] == [1, 2, 3] and item["versions"][0]["saved_by"] == "alice"
+    # A damaged entry, a per-task field inside a version, and a date in the future.
+    item["versions"].insert(1, {"payload": "not an object", "task_type": "segmentannotation"})
+    item["versions"][0]["payload"]["attachment"] = "https://example.org/one-image-only.png"
+    item["versions"][2]["saved_at"] = "2999-01-01T00:00:00Z"
+
+    client.force_login(users.charlie)
+    text = json.dumps(document)
+    dry = client.post("/compose/library/import/", {"text": text, "action": "preview"}).content.decode()
+    assert "1 of its versions could not be read and was left out" in dry
+    client.post("/compose/library/import/", {"text": text, "action": "import"})
+
+    copy = TaskTemplate.objects.get(workspace=users.ws_b)
+    assert copy.payload == TaskTemplate.objects.get(pk=template.pk).payload
+    versions = list(copy.versions.order_by("number"))
+    assert [v.payload["instruction"] for v in versions] == ["Paint cars.", "Paint buses.", "Paint cars."]
+    assert [v.note for v in versions] == [
+        "saved from the composer (by alice)", "edited in the composer (by alice)", "restored version 1 (by alice)"
+    ]  # fmt: skip
+    assert "attachment" not in versions[0].payload  # a template holds no per-task fields
+    assert versions[0].saved_at.isoformat().startswith("2026-01-02T03:04:05")
+    assert versions[1].saved_at.year < 2999  # a date in the future is not believed
+    assert all(v.saved_by is None for v in versions)  # alice is not a member of workspace B
+    # The history works as history there: version 2 can be restored.
+    client.post(f"/compose/library/templates/{copy.code}/versions/2/restore/")
+    copy.refresh_from_db()
+    assert copy.payload["instruction"] == "Paint buses." and copy.versions.count() == 4
 
 
 @pytest.mark.parametrize(

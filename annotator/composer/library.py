@@ -8,9 +8,11 @@ existing item: a name already taken gets a free one ("Street (2)"), listed in th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
+from django.utils.timezone import now as django_now
 
 from annotator import inbound, scale_rules
 from annotator.composer.models import (
@@ -20,6 +22,7 @@ from annotator.composer.models import (
     LabelSet,
     TaskTemplate,
     TemplateUse,
+    TemplateVersion,
 )
 
 FORMAT = "annotator-library"
@@ -28,6 +31,8 @@ MAX_NAME = 200
 # An import is read whole; it is bounded like the composer's own requests, times the items.
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 MAX_IMPORT_ITEMS = 500
+# Versions read back per imported template (the newest are at the end of the list).
+MAX_VERSIONS = 200
 
 
 @dataclass(frozen=True)
@@ -144,17 +149,36 @@ def duplicate(kind: Kind, item, user):
 # --- export ------------------------------------------------------------------------
 
 
-def export_item(item) -> dict[str, Any]:
+def export_item(item, *, versions: bool = False) -> dict[str, Any]:
+    """One item as plain values; with `versions`, a template's history too (oldest first),
+    so that a workspace that imports it can still see and restore what it was."""
     kind = kind_of(item)
     out: dict[str, Any] = {"kind": kind.key, "name": item.name}
     if hasattr(item, "task_type"):
         out["task_type"] = item.task_type
     out[kind.field] = kind.content(item)
+    if versions and isinstance(item, TaskTemplate):
+        out["versions"] = [
+            {
+                "number": v.number,
+                "task_type": v.task_type,
+                "payload": v.payload,
+                "saved_at": v.saved_at.isoformat(),
+                # A name, not an id: the people of another workspace are not these.
+                "saved_by": v.saved_by.get_username() if v.saved_by is not None else "",
+                "note": v.note,
+            }
+            for v in item.versions.select_related("saved_by").order_by("number")
+        ]
     return out
 
 
 def export_document(items: list) -> dict[str, Any]:
-    return {"format": FORMAT, "version": FORMAT_VERSION, "items": [export_item(item) for item in items]}
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "items": [export_item(item, versions=True) for item in items],
+    }
 
 
 # --- import ------------------------------------------------------------------------
@@ -167,6 +191,7 @@ class Planned:
     name: str  # as written in the file
     final_name: str = ""  # what it will be called here
     values: dict[str, Any] = field(default_factory=dict)
+    versions: list[dict[str, Any]] = field(default_factory=list)  # a template's history, checked
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -248,7 +273,52 @@ def _check_item(number: int, raw: Any) -> Planned:
     if hasattr(kind.model, "task_type"):
         plan.values["task_type"] = task_type
     plan.warnings = _rule_findings(kind, content, task_type)
+    if kind.key == "template" and "versions" in raw:
+        plan.versions, dropped = _check_versions(raw["versions"])
+        if dropped:
+            left = "was" if dropped == 1 else "were"
+            plan.warnings.append(f"{dropped} of its versions could not be read and {left} left out")
     return plan
+
+
+def _check_versions(raw: Any) -> tuple[list[dict[str, Any]], int]:
+    """The readable entries of an exported template's history, oldest first, and how many were not.
+    A history is a bonus: an entry that cannot be read is left out, the template still imports."""
+    if not isinstance(raw, list):
+        return [], 1
+    kept, dropped = [], 0
+    for entry in raw[-MAX_VERSIONS:]:  # the newest, when there are more
+        payload = entry.get("payload") if isinstance(entry, dict) else None
+        task_type = entry.get("task_type") if isinstance(entry, dict) else None
+        if not isinstance(payload, dict) or task_type not in scale_rules.TASK_TYPES:
+            dropped += 1
+            continue
+        saved_at = _moment(entry.get("saved_at"))
+        by, note = entry.get("saved_by"), entry.get("note")
+        who = by.strip()[:150] if isinstance(by, str) else ""
+        note = note.strip() if isinstance(note, str) else ""
+        note = f"{note} (by {who})" if who and note else (f"by {who}" if who else note)
+        kept.append(
+            {
+                "task_type": task_type,
+                "payload": {key: value for key, value in payload.items() if key not in PER_TASK_FIELDS},
+                "saved_at": saved_at,
+                "note": note[:200],
+            }
+        )
+    return kept, dropped + max(0, len(raw) - MAX_VERSIONS)
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip()[:64])
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return None if moment > django_now() else moment
 
 
 def _rule_findings(kind: Kind, content: Any, task_type: str) -> list[str]:
@@ -292,6 +362,15 @@ def apply_import(workspace, user, planned: list[Planned]) -> list[Planned]:
                 plan.errors.append("its name was taken while importing; import it again")
                 continue
             if isinstance(item, TaskTemplate):
+                # Its history first, numbered afresh from 1 in its old order, with the old dates;
+                # then what it holds now, as the newest version (unless the history ends with it).
+                for number, version in enumerate(plan.versions, start=1):
+                    kept = TemplateVersion.objects.create(
+                        template=item, number=number, task_type=version["task_type"], payload=version["payload"],
+                        note=version["note"],
+                    )  # fmt: skip
+                    if version["saved_at"] is not None:
+                        TemplateVersion.objects.filter(pk=kept.pk).update(saved_at=version["saved_at"])
                 item.keep_version(user, "imported")
             created.append(plan)
     return created
