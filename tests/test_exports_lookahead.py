@@ -92,3 +92,19 @@ def test_a_failing_record_source_leaves_no_zip_and_no_thread_behind(tmp_path, re
         write_export(source(), ["coco"], tmp_path / "x.zip", workers=3)
     assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.partial").exists()
     assert threading.active_count() == before
+
+
+def test_masks_past_the_thread_cap_are_converted_one_at_a_time(tmp_path, records, monkeypatch):
+    threads: list[str] = []
+    convert = archive.convert_segmentation
+
+    def spy(record):
+        threads.append(threading.current_thread().name)
+        return convert(record)
+
+    monkeypatch.setattr(archive, "convert_segmentation", spy)
+    monkeypatch.setattr(archive, "THREAD_PIXELS", 1)
+    monkeypatch.setattr(archive, "THREAD_MAX_PIXELS", 100)  # every sandbox mask (96x64 and up) is "huge"
+    report = write_export(records, ["coco"], tmp_path / "x.zip", workers=3)
+    assert report.written["coco"] == 6
+    assert threads and not any(name.startswith("export") for name in threads)

@@ -482,6 +482,9 @@ def convert_segmentation(record: TaskRecord) -> Converted:
 # the GIL (96x64: 0.6x), so small masks stay in the writer's thread.
 # Measured with bench/bench_export.py at both sizes.
 THREAD_PIXELS = 200_000
+# Above this, one mask at a time: decoding a 40-megapixel extended mask takes a few
+# hundred MB on its own (RGB, then 32-bit indexes), and two at once would double it.
+THREAD_MAX_PIXELS = 16_000_000
 # Decoded masks waiting to be written: a bound on memory (each is pixels x 1-4 bytes).
 LOOKAHEAD_PIXELS = 64_000_000
 
@@ -499,7 +502,8 @@ class LookAhead:
 
     def add(self, record: TaskRecord) -> None:
         pixels = self.exporter.last_mask_pixels
-        if self.pool is not None and pixels >= THREAD_PIXELS and self.exporter.wants_conversion(record):
+        threads = THREAD_PIXELS <= pixels <= THREAD_MAX_PIXELS
+        if self.pool is not None and threads and self.exporter.wants_conversion(record):
             self.queue.append((record, self.pool.submit(convert_segmentation, record)))
             ahead = max(1, min(2 * self.workers, LOOKAHEAD_PIXELS // pixels))
             while len(self.queue) > ahead:
