@@ -94,3 +94,31 @@ def handmade(
     ftyp = box(b"ftyp", b"isom\0\0\x02\0isomiso2mp41")
     mdat = box(b"mdat", b"\0" * mdat_bytes)
     return ftyp + mdat + moov if moov_last else ftyp + moov + mdat
+
+
+def encode_webm(seconds: float = 1, fps: int = 10, size: tuple[int, int] = (64, 48), *, fmt: str = "webm") -> bytes:
+    """A real WebM (VP8, or MPEG-4 Part 2 in Matroska where the build has no libvpx), written by FFmpeg."""
+    import av
+
+    fd, path = tempfile.mkstemp(suffix=".webm" if fmt == "webm" else ".mkv")
+    os.close(fd)
+    try:
+        with av.open(path, mode="w", format=fmt) as container:
+            try:
+                stream = container.add_stream("libvpx", rate=fps)
+            except (av.error.FFmpegError, ValueError):
+                if fmt == "webm":
+                    raise
+                stream = container.add_stream("mpeg4", rate=fps)
+            stream.width, stream.height = size
+            stream.pix_fmt = "yuv420p"
+            for i in range(round(seconds * fps)):
+                frame = av.VideoFrame.from_image(Image.new("RGB", size, (i * 10 % 255, 40, 90)))
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)

@@ -99,6 +99,7 @@ def clips():
         "last.mp4": mp4.encode(3, 25, (96, 64), faststart=False),
         # A big file whose moov is at the end: the checks read its start and its end only.
         "big-last.mp4": mp4.handmade(seconds=6, fps=30, size=(1280, 720), moov_last=True, mdat_bytes=3_000_000),
+        "clip.webm": mp4.encode_webm(2, 10, (64, 48)),
         "frame.png": png((640, 400)),
         "frame.jpg": jpeg_with_big_exif((320, 200)),
         "text.txt": b"hello " * 1000,
@@ -118,6 +119,15 @@ def test_a_faststart_video_is_read_with_one_range_request(media):
     info = media_checks.probe(VIDEO, f"{media.url}/range/fast.mp4")
     assert info == MediaInfo(VIDEO, 2.0, 64, 48, 10.0)
     assert [r for _, r in media.requests] == [f"bytes=0-{media_checks.HEAD_BYTES - 1}"]
+
+
+def test_a_webm_is_read_from_its_first_range(media):
+    # Scale's playback takes MP4, WebM and Ogg: a WebM's header (Info, Tracks) is at its start.
+    info = media_checks.probe(VIDEO, f"{media.url}/range/clip.webm")
+    assert info == MediaInfo(VIDEO, 2.0, 64, 48, 10.0)
+    assert len(media.requests) == 1
+    broken = media_checks.probe(VIDEO, f"{media.url}/range/text.txt")
+    assert broken.problem.startswith("Could not be checked")
 
 
 def test_moov_at_the_end_is_found_with_range_requests_without_reading_mdat(media, clips):

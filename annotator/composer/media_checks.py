@@ -12,7 +12,8 @@ Two halves, so the typing preview never waits on the network:
   findings(task_type, payload, known) then says where the task does not fit the media.
 
 What is fetched is bounded: MP4/MOV headers with Range requests (the file's first
-HEAD_BYTES, then the moov box where the file says it is, at most MEDIA_CHECK_MAX_BYTES), or,
+HEAD_BYTES, then the moov box where the file says it is, at most MEDIA_CHECK_MAX_BYTES; a
+WebM's header is in its first HEAD_BYTES, read by webminfo.py), or,
 when the server ignores Range, the file's first bytes only (the connection is closed after
 them); images the first IMAGE_HEAD_BYTES, read by Pillow for their header only (no pixel is
 decoded). s3://, gs:// and scaledata:// URLs are never fetched: Scale reads them, we cannot.
@@ -29,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from annotator import fetcher, mp4info
+from annotator import fetcher, mp4info, webminfo
 from annotator.scale_rules.report import index_path, is_number, key_path
 from annotator.scale_rules.urls import is_http_url, is_storage_url
 
@@ -147,6 +148,8 @@ def _probe_video(url: str, deadline: float) -> MediaInfo:
         data, ranged = _get(url, start, size, deadline)
         if not ranged and start:
             raise fetcher.FetchError("the server does not answer Range requests, so only the file's start is read.")
+        if start == 0 and webminfo.is_webm(data):
+            return _webm(data)
         found = mp4info.probe(data, start)
         if isinstance(found, mp4info.VideoInfo):
             return MediaInfo(VIDEO, found.duration, found.width, found.height, found.frame_rate)
@@ -162,6 +165,15 @@ def _probe_video(url: str, deadline: float) -> MediaInfo:
             raise mp4info.Mp4Error("the file ends before its header (moov) does")
         start, size = found.offset, found.size or HEAD_BYTES
     return MediaInfo(VIDEO, problem="Could not be checked: no header (moov) was found near the file's start or end.")
+
+
+def _webm(head: bytes) -> MediaInfo:
+    # WebM keeps its header (Info, Tracks) before the first frames: the first read has it.
+    try:
+        found = webminfo.probe(head)
+    except webminfo.WebmError as error:
+        return MediaInfo(VIDEO, problem=f"Could not be checked: {error}.")
+    return MediaInfo(VIDEO, found.duration, found.width, found.height, found.frame_rate)
 
 
 def _probe_image(url: str, deadline: float) -> MediaInfo:
