@@ -105,3 +105,25 @@ def test_a_missing_choices_problem_sits_under_choices_not_under_the_attribute_id
     marked = attribute.locator("[data-choices] [aria-invalid=true]")
     assert marked.count() == 1 and "issues-attributes_json" in marked.get_attribute("aria-describedby")
     assert js_errors(page) == []
+
+
+def test_on_a_phone_the_sample_video_alone_warns_that_the_project_must_define_geometries(
+    browser, live_server, users, settings
+):
+    """A new user's first video task: the sample video, nothing else. Scale takes the omitted
+    geometries from the workspace's project, which must define them; the bar says so at once."""
+    settings.SITE_URL = live_server.url
+    users.ws_a.default_project = "street"
+    users.ws_a.save()
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        page.goto(f"{live_server.url}/compose/videoplaybackannotation/")
+        page.get_by_role("button", name="Use a sample video").click()
+        bar = "document.getElementById('phone-problems').textContent"
+        page.wait_for_function(f"() => /Valid, \\d+ warning/.test({bar})")
+        assert "params of project" in page.locator("#preview-warnings").inner_text()
+        assert page.locator("#preview-errors").count() == 0  # a warning: Scale decides
+    finally:
+        context.close()

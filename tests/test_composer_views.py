@@ -285,3 +285,22 @@ def test_a_draft_too_large_to_keep_is_refused_and_discard_needs_a_post(alice_cli
     assert response.status_code == 413 and response.json()["saved"] is False
     assert not Draft.objects.exists()
     assert alice_client.get("/compose/segmentannotation/draft/discard/").status_code == 405
+
+
+def test_an_omitted_geometry_the_project_must_define_is_said_before_anyone_touches_it(alice_client, ws):
+    """The sample video alone, in a workspace with a default project: Scale takes `geometries` from
+    the project, and the sandbox refused the first submit because the project did not define them
+    while the preview said nothing (geometries had not been touched)."""
+    data = {
+        "attachment": "https://example.org/traffic.mp4",
+        "project": "default-project",
+        "touched_fields": "attachment",
+    }
+    preview = alice_client.post("/compose/videoplaybackannotation/preview/", data).content.decode()
+    assert 'id="preview-warnings"' in preview
+    assert "Scale takes it from the params of project" in preview
+    assert 'id="preview-errors"' not in preview  # a warning: never stricter than Scale
+    # Another untouched field's problem still waits quietly.
+    data.pop("project")
+    quiet = alice_client.post("/compose/videoplaybackannotation/preview/", data).content.decode()
+    assert "Still to fill in" in quiet and 'id="preview-errors"' not in quiet

@@ -59,7 +59,13 @@ def test_an_errored_task_is_resubmitted_once_as_a_new_linked_task(
 
 
 def test_a_failed_submission_can_be_resubmitted_too(alice_client, users):
-    old = make_task(users.ws_a, users.alice, state=Task.State.FAILED, scale_task_id="", scale_status="")
+    refusal = "Scale refused the task (HTTP 400): geometries: is required for videoplaybackannotation"
+    old = make_task(users.ws_a, users.alice, state=Task.State.FAILED, scale_task_id="", scale_status="",
+                    last_error=refusal)  # fmt: skip
+    page = alice_client.get(f"/tasks/{old.code}/").content.decode()
+    # Its response card says why there is none, not that Scale has yet to answer.
+    assert f'id="response-refused">Scale did not take this task, so it has no response: {refusal}<' in page
+    assert "No response from Scale yet" not in page
     alice_client.post(f"/tasks/{old.code}/resubmit/")
     assert Task.objects.filter(resubmission_of=old).count() == 1
 

@@ -36,6 +36,7 @@ class Issue:
     message: str
     from_form: bool = False  # a field that did not even clean (bad JSON, not a number)
     severity: str = "error"  # scale_rules' severity: a "warning" is shown but never blocks
+    code: str = ""  # scale_rules' rule code, when a rule found it
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -108,7 +109,7 @@ def compose(
             name = "extra_json"
         else:
             name = field_for_path(error.path, error.code, form)
-        issues.append(Issue(name, error.path, error.message, severity=error.severity))
+        issues.append(Issue(name, error.path, error.message, severity=error.severity, code=error.code))
     # The media as far as it was checked already (a cache read, never a fetch: this runs on
     # every keystroke's preview). Not Scale's rules, so warnings only.
     media = media_checks.known(task_type, payload) if check_media else {}

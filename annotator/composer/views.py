@@ -435,6 +435,9 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     return render(request, "composer/_preview.html", ctx)
 
 
+SHOWN_UNTOUCHED = frozenset({"param.project_defined"})
+
+
 def _touched_issues(composition: composing.Composition, touched_fields: str) -> tuple[list, list[tuple[str, str]]]:
     """The issues to show now, and the untouched fields still to fill in, as (name, label).
 
@@ -446,7 +449,14 @@ def _touched_issues(composition: composing.Composition, touched_fields: str) -> 
     if touched_fields.strip() == "*":
         return list(composition.issues), []
     touched = {name for name in touched_fields.split(",") if name}
-    shown = [issue for issue in composition.issues if not issue.field or issue.field in touched]
+    # What a field left alone will do at Scale is said at once: an omitted `geometries` is
+    # taken from the project, which may not define it (the sample video's first submit failed
+    # at the sandbox while the preview said nothing).
+    shown = [
+        issue
+        for issue in composition.issues
+        if not issue.field or issue.field in touched or issue.code in SHOWN_UNTOUCHED
+    ]
     waiting: dict[str, str] = {}
     for issue in composition.issues:
         if issue.field and issue.field not in touched and issue.severity == "error":

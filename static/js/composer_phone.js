@@ -81,9 +81,12 @@
     if (!count) return;
     var errors = document.querySelectorAll("#preview-errors li").length;
     var todo = document.querySelectorAll("#preview-todo a").length;
+    var warnings = document.querySelectorAll("#preview-warnings li").length;
     var text;
     if (errors) text = errors + (errors === 1 ? " problem" : " problems");
     else if (todo) text = todo + " still to fill in";
+    // A warning may be why Scale refuses it (a geometry the project must define): say so.
+    else if (warnings) text = "✓ Valid, " + warnings + (warnings === 1 ? " warning" : " warnings");
     else if (document.getElementById("preview-valid")) text = "✓ Valid";
     else text = "Checking…";
     count.textContent = text;
