@@ -275,3 +275,25 @@ def test_retry_puts_a_failed_row_back_in_the_queue(ws, users, fake, django_captu
     fake.reply(200, created())
     assert submitter.submit(task.id).outcome == "created"
     assert task.submission_attempts.count() == 2
+
+
+def test_a_refused_task_is_emailed_to_who_asked_with_the_reason(ws, users, fake):
+    from django.core import mail
+
+    from annotator.tasks import emails
+    from annotator.tasks.models import Notification
+
+    fake.reply(400, {"status_code": 400, "error": "geometries: is required for videoplaybackannotation"})
+    task = queued(ws, users)
+    assert submitter.submit(task.id).outcome == "failed"
+    (row,) = Notification.objects.filter(task=task)
+    assert (row.status, row.kind, row.user) == ("failed", "every", users.alice)
+    emails.send_notification(row.id)
+    emails.send_notification(row.id)  # once only
+    (msg,) = mail.outbox
+    assert msg.subject.startswith("Not submitted: ")
+    assert "could not be submitted: Scale did not take it." in msg.body
+    assert "Why: geometries: is required for videoplaybackannotation" in msg.body
+    assert "resubmit it from the task's page" in msg.body
+    html, _ = msg.alternatives[0]
+    assert "could not be submitted" in html and "Why: geometries" in html

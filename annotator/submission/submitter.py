@@ -29,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 
 from annotator.scale_client import DuplicateError, PermanentError, ScaleError, TemporaryError
 from annotator.submission import pipeline, ratelimit
+from annotator.tasks import transitions
 from annotator.tasks.models import SubmissionAttempt, Task, TaskEvent
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,8 @@ def _fail(
             state=Task.State.FAILED, last_error=reason, next_attempt_at=None, updated_at=now
         )
         if written:
-            TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.SUBMISSION, message=f"Failed: {reason}")
+            event = TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.SUBMISSION, message=f"Failed: {reason}")
+            transitions.notify_submission_failed(task, event)
     _after_final(task)
     return Result("failed" if written else "skipped", reason)
 

@@ -55,7 +55,9 @@ def task_status(notification: Notification) -> EmailMultiAlternatives:
         "task": task,
         "status": notification.status,
         "url": task_url(task),
-        "error": (task.response or {}).get("error") if isinstance(task.response, dict) else None,
+        "error": task.last_error
+        if notification.status == "failed"
+        else ((task.response or {}).get("error") if isinstance(task.response, dict) else None),
         "has_thumbnail": thumbnail is not None,
         "user": notification.user,
     }

@@ -152,6 +152,19 @@ def _after_status_change(task: Task, status_event: TaskEvent) -> None:
         submission_jobs.send_run_summary.delay_on_commit(task.group_id)
 
 
+def notify_submission_failed(task: Task, event: TaskEvent) -> None:
+    """Scale refused the task (or never took it after every retry): the people who asked
+    hear of it as of a final status, "failed". A bulk run's tasks are left to its page and
+    summary, which count the failures."""
+    from annotator.tasks import jobs
+
+    if task.group_id is not None:
+        return
+    for n in create_notifications(task, event, status="failed"):
+        if n.kind == Notification.Kind.EVERY:
+            jobs.send_notification.delay_on_commit(n.id)
+
+
 def recipients(task: Task) -> list[Membership]:
     """The submitter (unless they chose nothing) and everyone subscribed to the workspace."""
     members = Membership.objects.filter(workspace_id=task.workspace_id).exclude(notify=Membership.Notify.NONE)
@@ -159,8 +172,9 @@ def recipients(task: Task) -> list[Membership]:
     return [m for m in chosen if m.user.email]
 
 
-def create_notifications(task: Task, status_event: TaskEvent) -> list[Notification]:
+def create_notifications(task: Task, status_event: TaskEvent, status: str = "") -> list[Notification]:
     rows = []
+    status = status or task.scale_status
     # A bulk run's tasks are told in one summary per run, unless the run asks otherwise.
     in_run = task.group_id is not None and not task.group.email_each
     for membership in recipients(task):
@@ -170,7 +184,7 @@ def create_notifications(task: Task, status_event: TaskEvent) -> list[Notificati
         row, _ = Notification.objects.get_or_create(
             user_id=membership.user_id,
             event=status_event,
-            defaults={"workspace_id": task.workspace_id, "task": task, "kind": kind, "status": task.scale_status},
+            defaults={"workspace_id": task.workspace_id, "task": task, "kind": kind, "status": status},
         )
         rows.append(row)
     return rows
