@@ -247,3 +247,18 @@ def test_the_default_project_exists_in_the_sandbox(alice_client, users, client):
         HTTP_AUTHORIZATION=basic(users.ws_a.get_api_key()),
     )
     assert created.status_code == 200, created.content
+
+
+def test_every_described_by_reference_on_the_settings_page_exists(alice_client, users):
+    """Screen readers read a field's help and its error through aria-describedby: each id it names is on the page."""
+    import re
+
+    for page in (
+        alice_client.get("/workspace/").content.decode(),
+        alice_client.post("/workspace/", form(users.ws_a, rate_limit_per_second="0")).content.decode(),
+    ):
+        refs = {ref for value in re.findall(r'aria-describedby="([^"]+)"', page) for ref in value.split()}
+        assert refs, "no field is described"
+        ids = set(re.findall(r'\sid="([^"]+)"', page))
+        assert refs <= ids, sorted(refs - ids)
+    assert 'id="id_rate_limit_per_second_error"' in page and "at most 1000" in page

@@ -289,7 +289,8 @@ def library_export(request: HttpRequest) -> HttpResponse:
             items.extend(kind.model.objects.filter(workspace=workspace).order_by("name"))
     body = json.dumps(lib.export_document(items), indent=2, ensure_ascii=False)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    stem = items[0].name if len(items) == 1 else f"library-{workspace.name}"
+    # One item asked for by name is named after it; "export all" is the library's, however many it holds.
+    stem = items[0].name if wanted and len(items) == 1 else f"library-{workspace.name}"
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:60] or "library"
     response["Content-Disposition"] = f'attachment; filename="{safe}.json"'
     return response
