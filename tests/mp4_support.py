@@ -10,16 +10,21 @@ import tempfile
 from PIL import Image
 
 
-def encode(seconds: float = 1, fps: int = 10, size: tuple[int, int] = (64, 48), *, faststart: bool = True) -> bytes:
-    """A real MP4 (MPEG-4 Part 2, in every FFmpeg build); moov first when `faststart`, else last."""
+def _written(fmt: str, codecs: tuple[str, ...], seconds: float, fps: int, size: tuple[int, int], **options) -> bytes:
+    """A real file written by FFmpeg (through PyAV) with the first of `codecs` the build has."""
     import av
 
-    fd, path = tempfile.mkstemp(suffix=".mp4")
+    fd, path = tempfile.mkstemp(suffix="." + fmt)
     os.close(fd)
     try:
-        options = {"movflags": "+faststart"} if faststart else {}
-        with av.open(path, mode="w", format="mp4", options=options) as container:
-            stream = container.add_stream("mpeg4", rate=fps)
+        with av.open(path, mode="w", format=fmt, options=options) as container:
+            for n, codec in enumerate(codecs):
+                try:
+                    stream = container.add_stream(codec, rate=fps)
+                    break
+                except (av.error.FFmpegError, ValueError):
+                    if n == len(codecs) - 1:
+                        raise
             stream.width, stream.height = size
             stream.pix_fmt = "yuv420p"
             for i in range(round(seconds * fps)):
@@ -32,6 +37,12 @@ def encode(seconds: float = 1, fps: int = 10, size: tuple[int, int] = (64, 48), 
             return f.read()
     finally:
         os.unlink(path)
+
+
+def encode(seconds: float = 1, fps: int = 10, size: tuple[int, int] = (64, 48), *, faststart: bool = True) -> bytes:
+    """A real MP4 (MPEG-4 Part 2, in every FFmpeg build); moov first when `faststart`, else last."""
+    options = {"movflags": "+faststart"} if faststart else {}
+    return _written("mp4", ("mpeg4",), seconds, fps, size, **options)
 
 
 def box(kind: bytes, payload: bytes = b"", *, size: int | None = None, large: bool = False) -> bytes:
@@ -97,28 +108,5 @@ def handmade(
 
 
 def encode_webm(seconds: float = 1, fps: int = 10, size: tuple[int, int] = (64, 48), *, fmt: str = "webm") -> bytes:
-    """A real WebM (VP8, or MPEG-4 Part 2 in Matroska where the build has no libvpx), written by FFmpeg."""
-    import av
-
-    fd, path = tempfile.mkstemp(suffix=".webm" if fmt == "webm" else ".mkv")
-    os.close(fd)
-    try:
-        with av.open(path, mode="w", format=fmt) as container:
-            try:
-                stream = container.add_stream("libvpx", rate=fps)
-            except (av.error.FFmpegError, ValueError):
-                if fmt == "webm":
-                    raise
-                stream = container.add_stream("mpeg4", rate=fps)
-            stream.width, stream.height = size
-            stream.pix_fmt = "yuv420p"
-            for i in range(round(seconds * fps)):
-                frame = av.VideoFrame.from_image(Image.new("RGB", size, (i * 10 % 255, 40, 90)))
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        with open(path, "rb") as f:
-            return f.read()
-    finally:
-        os.unlink(path)
+    """A real WebM (VP8), or Matroska (VP8, else MPEG-4 Part 2 where the build has no libvpx)."""
+    return _written(fmt, ("libvpx",) if fmt == "webm" else ("libvpx", "mpeg4"), seconds, fps, size)

@@ -50,9 +50,9 @@ def records(tmp_path) -> list[TaskRecord]:
     return [*made[:4], pending, *made[4:6], video, *made[6:]]
 
 
-def test_threads_write_the_same_zip_in_the_same_order(tmp_path, records, monkeypatch):
-    single = write_export(records, FORMATS, tmp_path / "single.zip", workers=1)
-
+@pytest.fixture
+def converted_in(monkeypatch) -> list[str]:
+    """The name of the thread each mask was converted in, in the order they were."""
     threads: list[str] = []
     convert = archive.convert_segmentation
 
@@ -61,6 +61,15 @@ def test_threads_write_the_same_zip_in_the_same_order(tmp_path, records, monkeyp
         return convert(record)
 
     monkeypatch.setattr(archive, "convert_segmentation", spy)
+    return threads
+
+
+def test_threads_write_the_same_zip_in_the_same_order(tmp_path, records, monkeypatch, converted_in):
+    monkeypatch.setattr(archive, "THREAD_PIXELS", 10**12)  # first in one thread, as a small export is
+    single = write_export(records, FORMATS, tmp_path / "single.zip", workers=3)
+    assert converted_in and not any(name.startswith("export") for name in converted_in)
+    converted_in.clear()
+    threads = converted_in
     monkeypatch.setattr(archive, "THREAD_PIXELS", 1)  # every mask counts as large
     progress: list[int] = []
     threaded = write_export(records, FORMATS, tmp_path / "threaded.zip", workers=3, progress=progress.append)
@@ -94,15 +103,8 @@ def test_a_failing_record_source_leaves_no_zip_and_no_thread_behind(tmp_path, re
     assert threading.active_count() == before
 
 
-def test_masks_past_the_thread_cap_are_converted_one_at_a_time(tmp_path, records, monkeypatch):
-    threads: list[str] = []
-    convert = archive.convert_segmentation
-
-    def spy(record):
-        threads.append(threading.current_thread().name)
-        return convert(record)
-
-    monkeypatch.setattr(archive, "convert_segmentation", spy)
+def test_masks_past_the_thread_cap_are_converted_one_at_a_time(tmp_path, records, monkeypatch, converted_in):
+    threads = converted_in
     monkeypatch.setattr(archive, "THREAD_PIXELS", 1)
     monkeypatch.setattr(archive, "THREAD_MAX_PIXELS", 100)  # every sandbox mask (96x64 and up) is "huge"
     report = write_export(records, ["coco"], tmp_path / "x.zip", workers=3)

@@ -18,12 +18,8 @@ from annotator.scale_client import PermanentError, ScaleClient, TemporaryError
 from annotator.submission import pipeline
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    seen: list[tuple[str, str | None]]
-
-    def do_GET(self) -> None:
-        type(self).seen.append((self.path, self.headers.get("Authorization")))
-        body = b'{"task_id": "0123456789abcdef01234567"}'
+class _JsonHandler(BaseHTTPRequestHandler):
+    def send_json(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -32,6 +28,14 @@ class _Recorder(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+class _Recorder(_JsonHandler):
+    seen: list[tuple[str, str | None]]
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.path, self.headers.get("Authorization")))
+        self.send_json(b'{"task_id": "0123456789abcdef01234567"}')
 
 
 @pytest.fixture
@@ -119,7 +123,7 @@ def test_what_a_non_http_server_says_is_not_repeated_to_the_user():
     assert "not HTTP" in str(caught.value)
 
 
-class _ForwardProxy(BaseHTTPRequestHandler):
+class _ForwardProxy(_JsonHandler):
     """A plain HTTP forward proxy (absolute-URI requests), as HTTP_PROXY names one."""
 
     used: list[str]
@@ -131,15 +135,7 @@ class _ForwardProxy(BaseHTTPRequestHandler):
         request = urllib.request.Request(self.path, headers={"Authorization": self.headers.get("Authorization", "")})
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the proxy itself goes direct
         with opener.open(request, timeout=5) as upstream:
-            body = upstream.read()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.send_json(upstream.read())
 
 
 @pytest.fixture
