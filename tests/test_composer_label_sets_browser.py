@@ -382,3 +382,30 @@ def test_video_geometries_pick_from_one_task_label_list(page, live_server, users
         page.locator("#geometries-card .task-labels").scroll_into_view_if_needed()
         save_screenshot(page, "composer-task-labels-phone", full_page=False)
     assert js_errors(page) == []
+
+
+def test_a_habitual_tab_after_a_label_added_with_the_button_moves_on_and_nests_nothing(page, live_server, users):
+    """A new user's walk: "road", "+ Add", "car", Tab (to move on) sent car nested under road."""
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    page.wait_for_selector("#payload-json")
+    add = page.locator('#labels-card button[aria-label="Add a label"]')
+    add.click()
+    page.keyboard.type("road")
+    add.click()
+    assert focused_key(page) == "labels:1:name"
+    page.keyboard.type("car")
+    page.keyboard.press("Tab")
+    assert focused_key(page) == "labels:1:display"  # moved on, as Tab does in a form
+    shown = wait_payload(page, "p => p.labels && p.labels.length === 2 && p.labels[1] === 'car'")
+    assert shown["labels"] == ["road", "car"]
+    # The outliner's flow still nests: Enter makes the next label, Tab puts it under the one above.
+    page.locator('[data-key="labels:1:name"]').focus()
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("truck")
+    page.keyboard.press("Tab")
+    assert focused_key(page) == "labels:1.0:name"
+    shown = wait_payload(page, "p => p.labels && p.labels.length === 2 && typeof p.labels[1] === 'object'")
+    assert shown["labels"] == ["road", {"choice": "car", "subchoices": ["truck"]}]
+    assert js_errors(page) == []

@@ -163,9 +163,11 @@
   }
 
   // A nested, keyboard-friendly tree editor over normalized label nodes.
-  // Keys in a name field: Enter adds a sibling after it, Tab nests it under the label above,
-  // Shift+Tab takes it out one level, Alt+↑/↓ moves it. Tab where nothing can be nested moves the
-  // focus as usual, so the keyboard is never trapped. Rows can also be dragged (before, after or
+  // Keys in a name field: Enter adds a sibling after it; in a label made with Enter (the outliner's
+  // flow: type, Enter, type, Tab), Tab nests it under the label above and Shift+Tab takes it out one
+  // level; Alt+↑/↓ moves it. Everywhere else Tab moves the focus as usual: a label added with the
+  // button, or one being renamed, is never restructured by a habitual Tab (a new user's "road, Tab,
+  // car" nested car under road), and the keyboard is never trapped. Rows can also be dragged (before, after or
   // into another row); the buttons and keys are the accessible path.
   function TreeEditor(options) {
     this.nodes = options.nodes;
@@ -178,6 +180,8 @@
     this.filter = "";
     this.pasting = false;
     this.dragging = null;
+    // Labels made with Enter: only they take Tab and Shift+Tab (a WeakSet keeps it out of the payload).
+    this.outlined = typeof WeakSet === "function" ? new WeakSet() : null;
     this.root = el("div", { "class": "tree-editor" });
     this.render();
   }
@@ -246,6 +250,8 @@
 
   TreeEditor.prototype.nameOf = function (node) { return node.choice || "this " + this.what; };
 
+  TreeEditor.prototype.isOutlined = function (node) { return !this.outlined || this.outlined.has(node); };
+
   TreeEditor.prototype.onNameKey = function (e, node, path) {
     if (e.isComposing || e.ctrlKey || e.metaKey) return;
     var here = this.locate(path);
@@ -256,12 +262,14 @@
     if (e.key === "Enter" && !e.altKey && !e.shiftKey) {
       e.preventDefault();
       var fresh = { choice: "" };
+      if (this.outlined) this.outlined.add(fresh);
       here.list.splice(here.index + 1, 0, fresh);
       this.changed(true);
       this.focusNode(fresh);
       this.announce("Added a " + this.what + " after " + this.nameOf(node) + ".");
     } else if (e.key === "Tab" && !e.shiftKey && !e.altKey) {
-      if (here.index === 0 || !editing) return;  // nothing above to nest under: Tab moves on as usual
+      // Nothing above to nest under, or not the outliner's flow: Tab moves on as usual.
+      if (here.index === 0 || !editing || !this.isOutlined(node)) return;
       e.preventDefault();
       var parent = here.list[here.index - 1];
       this.move(path, parent, "inside");
@@ -269,7 +277,8 @@
       this.focusNode(node);
       this.announce(this.nameOf(node) + " is now under " + this.nameOf(parent) + ".");
     } else if (e.key === "Tab" && e.shiftKey && !e.altKey) {
-      if (path.length < 2 || !editing) return;  // already at the top: Shift+Tab moves back as usual
+      // Already at the top, or not the outliner's flow: Shift+Tab moves back as usual.
+      if (path.length < 2 || !editing || !this.isOutlined(node)) return;
       e.preventDefault();
       var owner = this.locate(path.slice(0, -1)).node;
       this.move(path, owner, "after");
@@ -347,9 +356,9 @@
     if (this.pasting) this.root.appendChild(this.pastePanel());
     if (this.filterable) {
       this.root.appendChild(el("p", { "class": "help key-hint" }, [
-        "Keys while writing a name: ", el("kbd", { text: "Enter" }), " adds the next " + this.what + ", ",
-        el("kbd", { text: "Tab" }), " puts it under the one above, ", el("kbd", { text: "Shift+Tab" }), " takes it back out, ",
-        el("kbd", { text: "Alt+↑/↓" }), " moves it, ", el("kbd", { text: "Esc" }), " then Tab moves on. Or drag ", el("span", { "aria-hidden": "true", text: "⠿" }), " onto a row's edge (before/after) or middle (under it)."
+        "Keys while writing a name: ", el("kbd", { text: "Enter" }), " adds the next " + this.what + "; in one added with Enter, ",
+        el("kbd", { text: "Tab" }), " puts it under the one above and ", el("kbd", { text: "Shift+Tab" }), " takes it back out; ",
+        el("kbd", { text: "Alt+↑/↓" }), " moves it; ", el("kbd", { text: "Esc" }), " then Tab moves on. Or drag ", el("span", { "aria-hidden": "true", text: "⠿" }), " onto a row's edge (before/after) or middle (under it)."
       ]));
     }
     this.root.appendChild(el("p", { "class": "help tree-status", role: "status", "aria-live": "polite" }));
