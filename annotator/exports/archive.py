@@ -498,7 +498,7 @@ class LookAhead:
         self.exporter = exporter
         self.workers = workers
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="export") if workers > 1 else None
-        self.queue: deque[tuple[TaskRecord, Future[Converted] | None]] = deque()
+        self.queue: deque[tuple[TaskRecord, Future[Converted]]] = deque()
 
     def add(self, record: TaskRecord) -> None:
         pixels = self.exporter.last_mask_pixels
