@@ -297,3 +297,5 @@ def test_a_refused_task_is_emailed_to_who_asked_with_the_reason(ws, users, fake)
     assert "resubmit it from the task's page" in msg.body
     html, _ = msg.alternatives[0]
     assert "could not be submitted" in html and "Why: geometries" in html
+    # The timeline tells what the email was about, not "(failed)", which read as a failed send.
+    assert task.events.filter(kind="email").get().message == "Emailed alice@example.org about: not submitted"

@@ -66,6 +66,8 @@ def test_a_failed_submission_can_be_resubmitted_too(alice_client, users):
     # Its response card says why there is none, not that Scale has yet to answer.
     assert f'id="response-refused">Scale did not take this task, so it has no response: {refusal}<' in page
     assert "No response from Scale yet" not in page
+    # Without an attempt on record (a row failed by other means), resubmitting is offered as usual.
+    assert ">Resubmit as a new task<" in page
     alice_client.post(f"/tasks/{old.code}/resubmit/")
     assert Task.objects.filter(resubmission_of=old).count() == 1
 
@@ -111,3 +113,30 @@ def test_duplicate_posts_the_payload_without_its_unique_id_to_the_composer(alice
     assert sent == {"attachment": "https://x.org/a.png", "labels": ["road"]}
     composer = alice_client.post("/compose/segmentannotation/", {"action": "import", "import_json": json.dumps(sent)})
     assert composer.status_code == 200 and "https://x.org/a.png" in composer.content.decode()
+
+
+def test_a_payload_scale_refused_is_offered_for_fixing_first(alice_client, users):
+    """Resubmitting a payload Scale refused sends the same refusal again (a new user did, and got a
+    second failure and a second email): fixing it in the composer is the first button."""
+    from django.utils import timezone
+
+    from annotator.tasks.models import SubmissionAttempt
+
+    refused = make_task(users.ws_a, users.alice, state=Task.State.FAILED, scale_task_id="", scale_status="",
+                        last_error="geometries: is required")  # fmt: skip
+    SubmissionAttempt.objects.create(
+        task=refused, started_at=timezone.now(), status_code=400, outcome="permanent", error="geometries: is required"
+    )
+    page = alice_client.get(f"/tasks/{refused.code}/").content.decode()
+    assert 'class="small primary" id="act-edit-as-new">Fix and resubmit…<' in page
+    assert 'id="act-resubmit" aria-describedby="resubmit-unchanged-help">Resubmit unchanged<' in page
+    assert 'id="resubmit-unchanged-help"' in page
+    # Gave up after temporary errors: the same payload may well go through now.
+    gave_up = make_task(users.ws_a, users.alice, unique_id="g", state=Task.State.FAILED, scale_task_id="",
+                        scale_status="", last_error="Gave up after 3 attempts")  # fmt: skip
+    SubmissionAttempt.objects.create(
+        task=gave_up, started_at=timezone.now(), status_code=503, outcome="temporary", error="Service unavailable"
+    )
+    page = alice_client.get(f"/tasks/{gave_up.code}/").content.decode()
+    assert 'class="small primary" id="act-resubmit">Resubmit as a new task<' in page
+    assert ">Duplicate / edit as new<" in page and "Fix and resubmit" not in page

@@ -108,8 +108,10 @@ def send_notification(notification_id: int) -> str:
         )
         raise
     Notification.objects.filter(id=row.id).update(sent_at=timezone.now(), attempts=row.attempts + 1, last_error="")
+    # "about", not "(failed)": the status is the news told, not how the sending went.
+    about = "not submitted" if row.status == "failed" else row.status
     TaskEvent.objects.create(
-        task=row.task, kind=TaskEvent.Kind.EMAIL, message=f"Emailed {row.user.email} ({row.status})"
+        task=row.task, kind=TaskEvent.Kind.EMAIL, message=f"Emailed {row.user.email} about: {about}"
     )
     return "sent"
 

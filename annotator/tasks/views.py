@@ -570,6 +570,16 @@ def timeline(task: Task) -> list[dict]:
     return sorted(items, key=lambda i: i["at"])
 
 
+def _refused(task: Task) -> bool:
+    """Scale refused this very payload (its last attempt was a permanent error): sending it
+    unchanged helps only if what it refused was fixed elsewhere (the file, the project), so the
+    page offers fixing it in the composer first."""
+    if task.state != Task.State.FAILED:
+        return False
+    attempts = SubmissionAttempt.objects.filter(task=task).order_by("-started_at")
+    return attempts.values_list("outcome", flat=True).first() == SubmissionAttempt.Outcome.PERMANENT
+
+
 def _results_pending(task: Task) -> bool:
     # Completed, but the copy job has not written anything yet: keep polling a
     # little longer so the viewer appears without a reload.
@@ -605,6 +615,7 @@ def task_detail(request: HttpRequest, task_code) -> HttpResponse:
         "attempts": SubmissionAttempt.objects.filter(task=task).count(),
         "again_json": json.dumps(again_payload(task), ensure_ascii=False),
         "can_resubmit": task.display_status in RESUBMITTABLE,
+        "refused": _refused(task),
         "can_cancel": _cancellable(task),
         "resubmissions": list(task.resubmissions.order_by("created_at")),
         "comment_max": COMMENT_MAX_LENGTH,
