@@ -44,7 +44,8 @@ class WebmError(ValueError):
 
 
 def is_webm(data: bytes) -> bool:
-    return data[:4] == b"\x1a\x45\xdf\xa3"
+    """Whether `data` starts with an EBML header (WebM and Matroska do)."""
+    return data[:4] == EBML.to_bytes(4, "big")
 
 
 @dataclass(frozen=True)

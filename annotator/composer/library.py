@@ -8,7 +8,7 @@ existing item: a name already taken gets a free one ("Street (2)"), listed in th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -24,6 +24,7 @@ from annotator.composer.models import (
     TemplateUse,
     TemplateVersion,
 )
+from annotator.tasks import callbacks
 
 FORMAT = "annotator-library"
 FORMAT_VERSION = 1
@@ -310,15 +311,9 @@ def _check_versions(raw: Any) -> tuple[list[dict[str, Any]], int]:
 
 
 def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip()[:64])
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return None if moment > django_now() else moment
+    # Read as Scale's times are (ISO 8601, naive means UTC); a date in the future is not believed.
+    moment = callbacks.parse_time(value[:64]) if isinstance(value, str) else None
+    return None if moment is None or moment > django_now() else moment
 
 
 def _rule_findings(kind: Kind, content: Any, task_type: str) -> list[str]:

@@ -71,19 +71,16 @@ class JsonArray:
     def __init__(self, folder: Path, name: str) -> None:
         self.path = folder / name
         self.file = self.path.open("w", encoding="utf-8")
-        self.count = 0
         self.written = 0
         self.pending: list = []
 
     def add(self, item: object) -> None:
         self.pending.append(item)
-        self.count += 1
         if len(self.pending) >= self.BATCH:
             self.flush()
 
     def extend(self, items: list) -> None:
         self.pending.extend(items)
-        self.count += len(items)
         if len(self.pending) >= self.BATCH:
             self.flush()
 

@@ -202,8 +202,9 @@ def _rles_by_runs(mask: np.ndarray, found: list[Entry]) -> tuple[list[Entry], li
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change, [total]))
     # Runs grouped by index, in mask order within a group (stable sort).
-    order = np.argsort(flat[starts], kind="stable")
-    grouped = flat[starts][order]
+    values = flat[starts]
+    order = np.argsort(values, kind="stable")
+    grouped = values[order]
     starts, ends = starts[order], ends[order]
     wanted = np.array([e.index for e in found], dtype=flat.dtype)
     first = np.searchsorted(grouped, wanted, "left")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from annotator import webminfo
 from annotator.tasks.models import Task, TaskType
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def video_kind(content: bytes) -> str | None:
     """The container PyAV is asked to read, from the file's first bytes; None for anything else."""
     if content[4:8] == b"ftyp":
         return "mp4"  # ISO base media: MP4 and QuickTime's MOV share the demuxer
-    if content[:4] == b"\x1a\x45\xdf\xa3":
+    if webminfo.is_webm(content):
         return "matroska"  # EBML: WebM and Matroska
     return None
 
