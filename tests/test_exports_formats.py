@@ -420,6 +420,19 @@ def test_the_zip_is_written_whole_or_not_at_all(tmp_path):
     assert not (tmp_path / "x.zip.partial").exists()
 
 
+def test_every_file_in_the_zip_is_dated_today_not_1980(tmp_path, exported):
+    # Unpacking tools show and keep these dates; a file written through
+    # ZipFile.open(name) would say 1980-01-01.
+    import datetime as dt
+
+    exported([segmentation_record(tmp_path, SEG_PARAMS)], ALL)
+    today = dt.datetime.now(dt.UTC).date()
+    with zipfile.ZipFile(tmp_path / "export.zip") as zf:
+        dates = {i.filename: dt.date(*i.date_time[:3]) for i in zf.infolist()}
+    assert "coco/annotations/instances_default.json" in dates
+    assert {name for name, day in dates.items() if abs((day - today).days) > 1} == set()
+
+
 def test_rle_is_pycocotools_compressed_rle(tmp_path, exported):
     record = segmentation_record(tmp_path, SEG_PARAMS)
     _, out = exported([record], ["coco"])

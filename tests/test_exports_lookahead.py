@@ -110,3 +110,106 @@ def test_masks_past_the_thread_cap_are_converted_one_at_a_time(tmp_path, records
     report = write_export(records, ["coco"], tmp_path / "x.zip", workers=3)
     assert report.written["coco"] == 6
     assert threads and not any(name.startswith("export") for name in threads)
+
+
+# --- many small masks: child processes (archive.PROCESS_AFTER, exports/converters.py) ---
+
+
+@pytest.fixture
+def children(monkeypatch) -> list:
+    """Every ConverterProcesses an export starts; exports start them at the first
+    small mask and wait for them to be ready (a short export would not, else)."""
+    from annotator.exports import converters
+
+    started: list = []
+    real = converters.ConverterProcesses.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        started.append(self)
+
+    monkeypatch.setattr(converters.ConverterProcesses, "__init__", spy)
+    monkeypatch.setattr(converters, "READY_WAIT", 30.0)
+    monkeypatch.setattr(converters, "BATCH", 2)  # a few tasks make several batches, for both children
+    monkeypatch.setattr(archive, "PROCESS_AFTER", 1)
+    return started
+
+
+@pytest.mark.parametrize("formats", [FORMATS, ["coco"]], ids=["mask-formats", "coco-only"])
+def test_child_processes_write_the_same_zip_in_the_same_order(tmp_path, records, formats, children, converted_in):
+    threaded = write_export(records, formats, tmp_path / "children.zip", workers=2)
+    assert len(children) == 1 and len(children[0].children) == 2
+    # Nothing was converted in this process: both children answered, in batches.
+    assert converted_in == []
+    assert all(child.received >= 1 for child in children[0].children)
+    assert all(child.process.poll() is not None for child in children[0].children)  # and they have exited
+
+    single = write_export(records, formats, tmp_path / "single.zip", workers=1)
+    assert threaded.as_dict() == single.as_dict()
+    broken = next(p for p in threaded.problems if "readable" in p)
+    assert broken.endswith("not a readable image (not a PNG, GIF, WebP or TIFF file)")
+    assert any(p.endswith("our stored copy could not be read (No such file or directory)") for p in threaded.problems)
+    assert contents(tmp_path / "children.zip") == contents(tmp_path / "single.zip")
+
+
+def test_a_child_that_dies_leaves_its_tasks_to_the_writer(tmp_path, records, children, converted_in):
+    many = [segmentation_record(tmp_path, SEG_PARAMS, task_id=f"65a0c0ffee{n:014d}") for n in range(40)]
+
+    def source():
+        for n, record in enumerate(many):
+            if n == 20:
+                for child in children[0].children:  # killed (out of memory, say) with work in hand
+                    child.process.kill()
+                    child.process.wait()
+            yield record
+
+    report = write_export(source(), ["coco"], tmp_path / "x.zip", workers=2)
+    assert report.written["coco"] == 40 and report.problems == []
+    assert converted_in  # the writer took over what the dead children held
+    write_export(many, ["coco"], tmp_path / "single.zip", workers=1)
+    assert contents(tmp_path / "x.zip") == contents(tmp_path / "single.zip")
+
+
+def test_a_failing_record_source_leaves_no_child_process_behind(tmp_path, records, children):
+    def source():
+        yield from records[:3]
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        write_export(source(), ["coco"], tmp_path / "x.zip", workers=2)
+    assert children and all(child.process.poll() is not None for child in children[0].children)
+
+
+def _export_in_daemon(folder: str, result: str) -> None:
+    # Run by billiard's daemonic process, as a Celery prefork worker runs the export job.
+    from pathlib import Path
+
+    from annotator.exports import converters
+
+    archive.PROCESS_AFTER = 1
+    converters.READY_WAIT = 30.0
+    made = [segmentation_record(Path(folder), SEG_PARAMS, task_id=f"65a0c0ffee{n:014d}") for n in range(6)]
+    used = []
+    real = converters.ConverterProcesses.submit
+
+    def submit(self, *args):
+        pending = real(self, *args)
+        used.append(pending is not None)
+        return pending
+
+    converters.ConverterProcesses.submit = submit
+    report = write_export(made, ["coco"], Path(folder) / "daemon.zip", workers=2)
+    Path(result).write_text(json.dumps({"written": report.written, "children": sum(used)}))
+
+
+def test_a_daemonic_celery_pool_process_may_start_the_children(tmp_path):
+    # multiprocessing refuses children to a daemonic process (what Celery's
+    # prefork pool processes are); plain subprocesses are not refused.
+    import billiard
+
+    process = billiard.Process(target=_export_in_daemon, args=(str(tmp_path), str(tmp_path / "r.json")), daemon=True)
+    process.start()
+    process.join(120)
+    assert process.exitcode == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result == {"written": {"coco": 6}, "children": 6}

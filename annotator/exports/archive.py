@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from . import FORMATS, SEGMENTATION_FORMATS, VIDEO_FORMATS, cvat, mot, segmentation, video
+from .converters import ConverterProcesses, Pending
 from .records import TaskRecord
+from .segmentation import Converted
 
 SEGMENTATION = "segmentannotation"
 VIDEO_TYPES = ("videoannotation", "videoplaybackannotation")
@@ -163,15 +163,21 @@ class Exporter:
         self.next_track = 1
         self.videos = 0
         self.last_mask_pixels = 0  # the size of the last mask converted: tells LookAhead to use threads
+        # The mask formats draw from the decoded mask; COCO needs only its regions.
+        self.needs_masks = bool(formats & {"segmentation_mask", "coco_panoptic"})
 
     # --- writing into the zip -------------------------------------------------
 
-    def _write(self, name: str, data: bytes | str) -> None:
-        compress = zipfile.ZIP_STORED if name.lower().endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
+    @staticmethod
+    def _info(name: str) -> zipfile.ZipInfo:
+        # A ZipInfo made by name alone is dated 1980-01-01: say when the export was made.
         info = zipfile.ZipInfo(name, date_time=datetime.now(UTC).timetuple()[:6])
-        info.compress_type = compress
+        info.compress_type = zipfile.ZIP_STORED if name.lower().endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
-        self.zf.writestr(info, data)
+        return info
+
+    def _write(self, name: str, data: bytes | str) -> None:
+        self.zf.writestr(self._info(name), data)
 
     def _copy(self, source: Path, name: str) -> None:
         compress = zipfile.ZIP_STORED if name.lower().endswith(STORED_SUFFIXES) else zipfile.ZIP_DEFLATED
@@ -179,7 +185,7 @@ class Exporter:
 
     # --- one task ---------------------------------------------------------------
 
-    def add(self, record: TaskRecord, converted: Converted | Future[Converted] | None = None) -> None:
+    def add(self, record: TaskRecord, converted: Converted | Future[Converted] | Pending | None = None) -> None:
         """Write one task. `converted` is its segmentation conversion when the
         look-ahead made it (or is making it) in a thread; else it is made here."""
         self.report.tasks += 1
@@ -233,19 +239,19 @@ class Exporter:
         self.jsonl.write(json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":")) + "\n")
         self.report.count("scale")
 
-    def _segmentation(self, record: TaskRecord, converted: Converted | Future[Converted] | None) -> None:
+    def _segmentation(self, record: TaskRecord, converted: Converted | Future[Converted] | Pending | None) -> None:
         if converted is None:
             converted = convert_segmentation(record)
-        elif isinstance(converted, Future):
-            converted = converted.result()  # a thread's MaskError or OSError is raised here, in order
+        elif not isinstance(converted, Converted):
+            converted = converted.result()  # a thread's or child's MaskError or OSError is raised here, in order
         if converted.problem:
             self.report.problem(f"{record.stem}: {converted.problem}")
             return
         found, mask, regions = converted.found, converted.mask, converted.regions
-        self.last_mask_pixels = mask.size
+        height, width = converted.shape
+        self.last_mask_pixels = height * width
         for label, instance in segmentation.label_order(record.payload, record.response, found):
             self.seg_categories.add(label, instance)
-        height, width = mask.shape
         image_id = self.next_image
         self.next_image += 1
         attachment = record.files.get("attachment")
@@ -436,7 +442,10 @@ class Exporter:
         return self.report
 
     def _coco_json(self, name: str, categories: list[dict], arrays: list[tuple[str, JsonArray]]) -> None:
-        with self.zf.open(name, "w", force_zip64=True) as raw, io.TextIOWrapper(raw, encoding="utf-8") as out:
+        with (
+            self.zf.open(self._info(name), "w", force_zip64=True) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8") as out,
+        ):
             info = {"description": "Exported by annotator", "date_created": datetime.now(UTC).isoformat()}
             out.write('{"info":' + json.dumps(info) + ',"licenses":[],"categories":')
             out.write(json.dumps(categories, ensure_ascii=False))
@@ -446,37 +455,16 @@ class Exporter:
             out.write("}\n")
 
 
-@dataclass
-class Converted:
-    """The pure, costly part of a segmentation task: its mask read and its regions."""
-
-    found: list[segmentation.Entry]
-    mask: np.ndarray | None = None
-    regions: list[segmentation.Region] = field(default_factory=list)
-    problem: str = ""  # why the mask formats leave this task out
-
-
 def convert_segmentation(record: TaskRecord) -> Converted:
-    """Read the task's index mask and find every labelMapping entry's region.
-    Touches nothing shared, so threads may run it; raises MaskError or OSError
-    for a file that cannot be used."""
-    found = segmentation.entries(record.response)
-    extended = any(e.index > 255 for e in found)
-    source = record.files.get("extendedIndexedImage" if extended else "indexedImage")
-    if source is None and not extended:
-        source = record.files.get("mask")  # our normalised copy of the same indexes
-    if source is None:
-        missing = "extendedIndexedImage (more than 255 indexes)" if extended else "indexedImage"
-        return Converted(found, problem=f"no copy of {missing}; left out of the mask formats")
-    mask = segmentation.read_index_mask(source, extended=extended)
-    return Converted(found, mask, list(segmentation.regions(mask, found)))
+    """The task's mask read and its regions found (in this thread)."""
+    return segmentation.convert(record.response, record.files)
 
 
 # Once masks of this many pixels are met, the next tasks are converted in
 # threads ahead of the writer: Pillow inflates a PNG and numpy compares large
 # arrays without holding the GIL, so threads overlap them (1280x720: 2.2x on
 # 2 cores). Below it the work is mostly Python and threads only contend for
-# the GIL (96x64: 0.6x), so small masks stay in the writer's thread.
+# the GIL (96x64: 0.6x), so small masks go to child processes instead.
 # Measured with bench/bench_export.py at both sizes.
 THREAD_PIXELS = 200_000
 # Above this, one mask at a time: decoding a 40-megapixel extended mask takes a few
@@ -484,41 +472,75 @@ THREAD_PIXELS = 200_000
 THREAD_MAX_PIXELS = 16_000_000
 # Decoded masks waiting to be written: a bound on memory (each is pixels x 1-4 bytes).
 LOOKAHEAD_PIXELS = 64_000_000
+# Small masks seen before child processes are started: a child takes about half
+# a second to import what it needs, which pays back only over a few hundred tasks.
+PROCESS_AFTER = 256
+# Small masks in flight per child: enough that a child never waits for the writer.
+PROCESS_AHEAD = 32
 
 
 class LookAhead:
-    """Feeds the exporter tasks in order. While the masks are large it converts
-    the next few in threads as the writer writes the ones before them; the
-    writer still meets every task, its problems and its ids in input order."""
+    """Feeds the exporter tasks in order, converting the next segmentation tasks
+    ahead of the writer: large masks in threads, many small ones in child
+    processes. The writer still meets every task, its problems and its ids in
+    input order."""
 
     def __init__(self, exporter: Exporter, workers: int) -> None:
         self.exporter = exporter
         self.workers = workers
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="export") if workers > 1 else None
-        self.queue: deque[tuple[TaskRecord, Future[Converted]]] = deque()
+        self.children: ConverterProcesses | None = None
+        self.small = 0  # small-mask tasks met so far
+        self.ahead = 1  # tasks that may wait for the writer
+        # None: converted by the writer when its turn comes.
+        self.queue: deque[tuple[TaskRecord, Future[Converted] | Pending | None]] = deque()
 
     def add(self, record: TaskRecord) -> None:
-        pixels = self.exporter.last_mask_pixels
-        threads = THREAD_PIXELS <= pixels <= THREAD_MAX_PIXELS
-        if self.pool is not None and threads and self.exporter.wants_conversion(record):
-            self.queue.append((record, self.pool.submit(convert_segmentation, record)))
-            ahead = max(1, min(2 * self.workers, LOOKAHEAD_PIXELS // pixels))
-            while len(self.queue) > ahead:
-                self._write_one()
-        else:
-            self.finish()  # keep the order: what is in flight goes first
+        converting = self._convert_ahead(record) if self.exporter.wants_conversion(record) else None
+        if converting is None and not self.queue:
             self.exporter.add(record)
+            return
+        self.queue.append((record, converting))
+        while len(self.queue) > self.ahead:
+            self._write_one()
+
+    def _convert_ahead(self, record: TaskRecord) -> Future[Converted] | Pending | None:
+        pixels = self.exporter.last_mask_pixels  # the last mask's: the next are likely alike
+        if self.pool is None:
+            return None
+        if THREAD_PIXELS <= pixels <= THREAD_MAX_PIXELS:
+            self.ahead = max(1, min(2 * self.workers, LOOKAHEAD_PIXELS // pixels))
+            return self.pool.submit(convert_segmentation, record)
+        if pixels > THREAD_MAX_PIXELS:
+            return None
+        self.small += 1
+        if self.children is None and self.small >= PROCESS_AFTER:
+            self.children = ConverterProcesses(self.workers, with_masks=self.exporter.needs_masks)
+        if self.children is None:
+            return None
+        found = segmentation.entries(record.response)
+        source, extended, _ = segmentation.mask_source(found, record.files)
+        if source is None:
+            return None  # the writer reports why
+        self.ahead = PROCESS_AHEAD * self.workers
+        return self.children.submit(found, source, extended)  # None until a child is ready
 
     def finish(self) -> None:
+        if self.children is not None:
+            self.children.stop()  # all is asked: they may exit while the rest is written
         while self.queue:
             self._write_one()
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        if self.children is not None:
+            self.children.close()
 
     def _write_one(self) -> None:
         record, converted = self.queue.popleft()
+        if isinstance(converted, Pending) and not converted.wait():
+            converted = None  # its child died (killed, out of memory): convert it here
         self.exporter.add(record, converted)
 
 
