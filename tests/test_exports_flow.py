@@ -187,3 +187,71 @@ def test_the_result_copy_keeps_what_exports_need_events_and_wide_index_images():
     wide = Task(task_type="segmentannotation", response={"labelMapping": {"a": [{"index": i} for i in range(1, 300)]},
                                                           "annotations": {"combined": combined}})  # fmt: skip
     assert result_urls(wide)["extendedIndexedImage"] == "https://r/x"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_converts_thousands_of_masks_in_a_child_process(live_server, users, settings):
+    """The export job in a real prefork worker (a daemonic process) starts its
+    converter child, and the zip is right to the pixel for every task."""
+    import shutil
+    import uuid
+    from pathlib import Path
+
+    from pycocotools import mask as mask_utils
+
+    settings.SITE_URL = live_server.url
+    media = Path(settings.MEDIA_ROOT)  # the worker's too: the same settings, the same default folder
+    folder = Path("results") / f"test-children-{uuid.uuid4().hex}"
+    (media / folder).mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    masks, tasks, files = {}, [], []
+    try:
+        for n in range(2000):
+            mask = np.ones((24, 32), dtype=np.uint8)
+            mask[: rng.integers(2, 10)] = 2
+            y, x = rng.integers(10, 20), rng.integers(0, 24)
+            mask[y : y + 4, x : x + 8] = 3
+            Image.fromarray(mask, "L").save(media / folder / f"{n}.png")
+            masks[f"seg-{n}"] = mask
+            mapping = {"road": {"index": 1, "color": "#808080"}, "sky": {"index": 2, "color": "#87ceeb"},
+                       "car": [{"index": 3, "color": "#ff0000"}]}  # fmt: skip
+            task = Task(workspace=users.ws_a, created_by=users.alice, task_type="segmentannotation",
+                        unique_id=f"seg-{n}", state=Task.State.SUBMITTED, scale_task_id=f"{n:024x}",
+                        scale_status="completed", response={"labelMapping": mapping},
+                        payload={"attachment": f"https://x/{n}.png", "labels": ["road", "sky", "car"]})  # fmt: skip
+            task.fill_denormalized()
+            tasks.append(task)
+        Task.objects.bulk_create(tasks, batch_size=500)
+        for task in Task.objects.filter(workspace=users.ws_a):
+            path = str(folder / f"{task.unique_id.removeprefix('seg-')}.png")
+            files.append(ResultFile(task=task, name="indexedImage", source_url="https://x", path=path))
+        ResultFile.objects.bulk_create(files, batch_size=500)
+
+        export = service.create(users.ws_a, users.alice, {}, ["coco"], include_images=False)
+        worker = support.Worker(concurrency=1, SITE_URL=live_server.url).start()
+        try:
+            support.wait_until(lambda: Export.objects.get(id=export.id).status in ("done", "failed"), timeout=120,
+                               message="the export")  # fmt: skip
+        finally:
+            worker.stop()
+        export.refresh_from_db()
+        assert export.status == "done", export.error
+        with zipfile.ZipFile(media / export.path) as zf:
+            coco = json.loads(zf.read("coco/annotations/instances_default.json"))
+        names = {c["id"]: c["name"] for c in coco["categories"]}
+        images = {i["id"]: i["unique_id"] for i in coco["images"]}
+        assert len(images) == 2000
+        by_image: dict[int, np.ndarray] = {}
+        index = {"road": 1, "sky": 2, "car": 3}
+        for ann in coco["annotations"]:
+            rle = {"size": ann["segmentation"]["size"], "counts": ann["segmentation"]["counts"].encode()}
+            decoded = mask_utils.decode(rle)
+            canvas = by_image.setdefault(ann["image_id"], np.zeros((24, 32), dtype=np.uint8))
+            canvas[decoded == 1] = index[names[ann["category_id"]]]
+        assert all(np.array_equal(by_image[i], masks[unique_id]) for i, unique_id in images.items())
+        # The child did take part: the worker says how many tasks it converted.
+        line = next(t for t in worker.log_path.read_text().splitlines() if "converted in" in t)
+        converted = int(line.split("tasks; ")[1].split(" converted")[0])
+        assert "in 1 child process(es)" in line and converted > 0, line
+    finally:
+        shutil.rmtree(media / folder, ignore_errors=True)

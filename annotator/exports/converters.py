@@ -178,13 +178,15 @@ class _Child:
 
     def close(self, timeout: float = 5.0) -> None:
         self.stop()
+        # Answers nobody will read (the export failed half-way) must not keep
+        # the child blocked on a full pipe: closing our end breaks its write.
+        with contextlib.suppress(OSError, ValueError):
+            self.process.stdout.close()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        with contextlib.suppress(OSError, ValueError):
-            self.process.stdout.close()
 
 
 class ConverterProcesses:
