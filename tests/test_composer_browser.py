@@ -41,12 +41,12 @@ def add_label_tree(page, scope: str, prefix: str, add_label: str) -> None:
 
 def add_category_attribute(page, n: int, name: str, question: str, choices: tuple[str, ...]) -> None:
     """Attribute number `n` (0-based): a category attribute with its choices, typed in the builder."""
-    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
+    page.locator("#attributes-card").get_by_role("button", name="Add attribute").click()
     key(page, f"a{n}:id").fill(name)
     key(page, f"a{n}:id").dispatch_event("change")
     key(page, f"a{n}:desc").fill(question)
     for i, choice in enumerate(choices):
-        page.locator(f"#attribute-{n}").get_by_role("button", name="Add a choice").click()
+        page.locator(f"#attribute-{n}").get_by_role("button", name="Add choice").click()
         key(page, f"a{n}c:{i}:name").fill(choice)
 
 
@@ -55,12 +55,12 @@ def add_attributes(page, leaf: str) -> None:
     add_category_attribute(page, 0, "color", "What colour is it?", ("red", "blue"))
     add_category_attribute(page, 1, "shade", "How dark?", ("light", "dark"))
     key(page, f"a1:lc:{leaf}").check()
-    page.locator("#attribute-1").get_by_role("button", name="Add an alternative condition on other attributes").click()
+    page.locator("#attribute-1").get_by_role("button", name="Only when another attribute has a value…").click()
     key(page, "a1:g0:color:red").check()
 
 
 def add_metadata_and_tags(page) -> None:
-    page.get_by_role("button", name="Add a metadata key and value").click()
+    page.get_by_role("button", name="Add metadata key and value").click()
     page.locator("input.meta-key").last.fill("camera")
     page.locator("input.meta-value").last.fill("front-left")
     for tag in ("street", "day"):
@@ -111,7 +111,7 @@ def test_it_composes_a_segmentation_task_through_the_builders(page, live_server,
     page.fill("#id_context_attachments", f"{live_server.url}/sandbox/media/street-2.png")
     page.fill("#id_instruction", '# Label the street\n\nPaint **every** car. <img src=x onerror="alert(1)">')
     page.fill("#id_unique_id", "browser-segmentation-1")
-    add_label_tree(page, "#labels-card", "labels", "Add a label")
+    add_label_tree(page, "#labels-card", "labels", "Add label")
     key(page, "labels:0.0.0:inst").check()
     add_attributes(page, "sedan")
     add_metadata_and_tags(page)
@@ -150,8 +150,8 @@ def compose_video(page, live_server, task_type: str) -> dict:
     page.fill("#id_frame_rate", "5")
     page.check("#geometry-polygon-on")
     # One label list for the task; each geometry ticks the labels it offers (all by default).
-    add_label_tree(page, "#geometries-card .task-labels", "task-labels", "Add a label")
-    page.locator("#geometries-card .task-labels").get_by_role("button", name="Add a label", exact=True).click()
+    add_label_tree(page, "#geometries-card .task-labels", "task-labels", "Add label")
+    page.locator("#geometries-card .task-labels").get_by_role("button", name="Add label", exact=True).click()
     key(page, "task-labels:2:name").fill("truck")
     key(page, "g:polygon:pick:2").uncheck()
     key(page, "g:polygon:min_vertices").fill("3")
@@ -268,7 +268,7 @@ def test_the_composer_fits_a_phone_screen(browser, live_server, users):
     page.locator("#attributes-card .card-toggle").click()
     page.check("#geometry-cuboid-on")
     page.check("#geometry-point-on")
-    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
+    page.locator("#attributes-card").get_by_role("button", name="Add attribute").click()
     page.wait_for_selector("#payload-json")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
@@ -310,7 +310,7 @@ def test_the_prelabel_previews_draw_the_mask_and_the_boxes(page, live_server, us
         login_in_browser(page, live_server, "alice", "alice-password-1")
         page.goto(f"{live_server.url}/compose/segmentannotation/")
         page.fill("#id_attachment", f"{live_server.url}/sandbox/media/street-1.png")
-        page.locator("#labels-card").get_by_role("button", name="Add a label", exact=True).click()
+        page.locator("#labels-card").get_by_role("button", name="Add label", exact=True).click()
         key(page, "labels:0:name").fill("car")
         hypothesis = {
             "labelMapping": {"car": {"index": 1, "color": "#ff0000"}},

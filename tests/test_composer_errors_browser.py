@@ -92,7 +92,7 @@ def test_a_missing_choices_problem_sits_under_choices_not_under_the_attribute_id
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     settle(page)
-    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
+    page.locator("#attributes-card").get_by_role("button", name="Add attribute").click()
     page.keyboard.type("occluded")
     page.click("#validate-button")
     page.wait_for_load_state()

@@ -19,10 +19,10 @@ def focused_key(page) -> str | None:
 def test_renaming_an_attribute_then_tabbing_to_its_question_keeps_focus_and_text(page, live_server, users):
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
-    page.locator("#labels-card").get_by_role("button", name="Add a label", exact=True).click()
+    page.locator("#labels-card").get_by_role("button", name="Add label", exact=True).click()
     page.keyboard.type("car")
-    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
-    page.locator("#attributes-card").get_by_role("button", name="Add an annotation attribute").click()
+    page.locator("#attributes-card").get_by_role("button", name="Add attribute").click()
+    page.locator("#attributes-card").get_by_role("button", name="Add attribute").click()
     # The new attribute's id has the focus: rename it by typing over it.
     assert focused_key(page) == "a1:id"
     page.keyboard.press("ControlOrMeta+a")
@@ -35,7 +35,7 @@ def test_renaming_an_attribute_then_tabbing_to_its_question_keeps_focus_and_text
     assert key(page, "a1:desc").input_value() == "Is it hidden?"
     assert page.locator("#attribute-1 legend").first.text_content() == "Attribute 2: occluded"
     # The other attribute's condition picker already offers the new name.
-    page.locator("#attribute-0").get_by_role("button", name="Add an alternative condition on other attributes").click()
+    page.locator("#attribute-0").get_by_role("button", name="Only when another attribute has a value…").click()
     assert page.locator("#attribute-0 .condition select").first.input_value() == "occluded"
     page.wait_for_function("() => document.querySelector('#payload-json')?.textContent.includes('Is it hidden?')")
     page.wait_for_timeout(600)

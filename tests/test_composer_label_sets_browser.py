@@ -42,7 +42,7 @@ def test_filtering_a_sixty_label_tree_shows_matches_with_their_ancestors(page, l
     assert len(lines) == 60
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
-    page.get_by_role("button", name="Paste many labels at once").click()
+    page.get_by_role("button", name="Paste a list of labels at once").click()
     page.get_by_label("Paste labels").fill("\n".join(lines))
     page.get_by_role("button", name="Add the pasted labels").click()
     assert page.locator("#labels-card input.label-name").count() == 60
@@ -60,7 +60,7 @@ def test_filtering_a_sixty_label_tree_shows_matches_with_their_ancestors(page, l
     assert status.inner_text() == "No label matches “zebra”"
     assert visible_names(page, "#labels-card") == []
     # The filter survives a change to the tree, and clearing it shows everything again.
-    page.get_by_role("button", name="Add a label", exact=True).click()
+    page.get_by_role("button", name="Add label", exact=True).click()
     page.keyboard.type("zebra")
     assert visible_names(page, "#labels-card") == ["zebra"]
     box.fill("")
@@ -93,7 +93,7 @@ def drop_on(page, source_key: str, target_key: str, where: str) -> None:
 def test_dragging_labels_reorders_and_nests_them(page, live_server, users):
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
-    page.get_by_role("button", name="Paste many labels at once").click()
+    page.get_by_role("button", name="Paste a list of labels at once").click()
     page.get_by_label("Paste labels").fill("vehicle\nroad\ncar\nsky")
     page.get_by_role("button", name="Add the pasted labels").click()
     wait_payload(page, "p => JSON.stringify(p.labels) === JSON.stringify(['vehicle', 'road', 'car', 'sky'])")
@@ -159,7 +159,7 @@ def test_a_segmentation_task_composed_with_the_keyboard_alone(page, live_server,
     page.evaluate(MOUSE_WATCH)
     tab_to(page, "#id_attachment")
     page.keyboard.type(f"{live_server.url}/sandbox/media/street-1.png")
-    tab_to(page, '#labels-card button[aria-label="Add a label"]')
+    tab_to(page, '#labels-card button[aria-label="Add label"]')
     page.keyboard.press("Enter")
     assert focused_key(page) == "labels:0:name"
     page.keyboard.type("vehicle")
@@ -187,7 +187,7 @@ def test_a_segmentation_task_composed_with_the_keyboard_alone(page, live_server,
     shown = wait_payload(page, "p => p.labels && p.labels.length === 2 && p.labels[1] === 'road'")
     assert shown["labels"] == [{"choice": "vehicle", "subchoices": ["car", "truck"]}, "road"]
 
-    tab_to(page, '#attributes-card button[aria-label="Add an annotation attribute"]')
+    tab_to(page, '#attributes-card button[aria-label="Add attribute"]')
     page.keyboard.press("Enter")
     assert focused_key(page) == "a0:id"
     page.keyboard.press("Control+a")
@@ -196,7 +196,7 @@ def test_a_segmentation_task_composed_with_the_keyboard_alone(page, live_server,
     page.keyboard.press("Tab")
     assert focused_key(page) == "a0:desc"
     page.keyboard.type("Is it hidden?")
-    tab_to(page, '#attribute-0 button[aria-label="Add a choice"]')
+    tab_to(page, '#attribute-0 button[aria-label="Add choice"]')
     page.keyboard.press("Enter")
     page.keyboard.type("yes")
     page.keyboard.press("Enter")
@@ -223,7 +223,7 @@ def test_a_segmentation_task_composed_with_the_keyboard_alone(page, live_server,
 def test_raw_json_mode_round_trips_and_keeps_invalid_text(page, live_server, users):
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
-    page.locator("#labels-card").get_by_role("button", name="Add a label", exact=True).click()
+    page.locator("#labels-card").get_by_role("button", name="Add label", exact=True).click()
     page.keyboard.type("car")
     wait_payload(page, "p => JSON.stringify(p.labels) === '[\"car\"]'")
     page.get_by_role("button", name="Edit labels as JSON").click()
@@ -340,7 +340,7 @@ def test_video_geometries_pick_from_one_task_label_list(page, live_server, users
     assert shown["geometries"]["polygon"]["objects_to_annotate"] == ["sedan", {"choice": "bus", "display": "Bus"}]
     assert shown["geometries"]["line"] == {"objects_to_annotate": ["truck", "car"]}
     # A new label goes to geometries that offered every label; the others keep their choice.
-    page.locator("#geometries-card .task-labels").get_by_role("button", name="Add a label", exact=True).click()
+    page.locator("#geometries-card .task-labels").get_by_role("button", name="Add label", exact=True).click()
     page.keyboard.type("cyclist")
     shown = wait_payload(
         page,
@@ -389,7 +389,7 @@ def test_a_habitual_tab_after_a_label_added_with_the_button_moves_on_and_nests_n
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     page.wait_for_selector("#payload-json")
-    add = page.locator('#labels-card button[aria-label="Add a label"]')
+    add = page.locator('#labels-card button[aria-label="Add label"]')
     add.click()
     page.keyboard.type("road")
     add.click()

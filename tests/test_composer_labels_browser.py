@@ -19,7 +19,7 @@ def test_pasting_sixty_indented_labels_builds_the_tree_and_warns_past_fifty(page
     assert len(lines) == 60
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
-    page.get_by_role("button", name="Paste many labels at once").click()
+    page.get_by_role("button", name="Paste a list of labels at once").click()
     page.get_by_label("Paste labels").fill("\n".join(lines) + "\n\n")
     page.get_by_role("button", name="Add the pasted labels").click()
     assert "Added 60 labels. Scale takes at most 50 top-level labels; this list has 52." in (

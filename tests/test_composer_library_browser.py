@@ -26,7 +26,7 @@ def compose_segmentation(page, live_server) -> dict:
     page.fill("#id_attachment", f"{live_server.url}/sandbox/media/street-1.png")
     page.fill("#id_instruction", "    indented code block\n\nPaint **every** car.")
     page.fill("#id_unique_id", "library-roundtrip-1")
-    add_label_tree(page, "#labels-card", "labels", "Add a label")
+    add_label_tree(page, "#labels-card", "labels", "Add label")
     key(page, "labels:0.0.0:inst").check()
     page.select_option("#id_allow_unlabeled", "true")
     add_attributes(page, "sedan")

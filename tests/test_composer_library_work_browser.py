@@ -171,7 +171,7 @@ def test_the_phone_composer_folds_its_cards_and_submits_from_the_bottom_bar(brow
         page.fill("#id_callback_url", "https://hooks.example.org/scale")
         page.locator("#labels-card .card-toggle").click()
         assert page.locator("#labels-card .card-toggle").get_attribute("aria-expanded") == "true"
-        page.locator("#labels-card").get_by_role("button", name="Add a label").click()
+        page.locator("#labels-card").get_by_role("button", name="Add label").click()
         page.locator("#labels-card input.label-name").first.fill("car")
         page.wait_for_function("() => document.getElementById('phone-problems').textContent.includes('Valid')")
         assert page.evaluate(FITS), "the composer scrolls sideways at 375 px"

@@ -29,7 +29,7 @@ def test_undo_and_redo_a_removed_label_with_the_keyboard_and_the_buttons(page, l
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     for i, name in enumerate(("car", "road", "sky")):
-        page.locator("#labels-card").get_by_role("button", name="Add a label", exact=True).click()
+        page.locator("#labels-card").get_by_role("button", name="Add label", exact=True).click()
         key(page, f"labels:{i}:name").type(name)
     payload_labels(page, ["car", "road", "sky"])
     page.get_by_role("button", name="Remove road").click()
@@ -58,7 +58,7 @@ def test_the_draft_is_kept_on_the_server_restored_on_return_and_can_be_discarded
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     page.fill("#id_instruction", "    indented\nLabel the street.")
-    page.locator("#labels-card").get_by_role("button", name="Add a label", exact=True).click()
+    page.locator("#labels-card").get_by_role("button", name="Add label", exact=True).click()
     key(page, "labels:0:name").type("car")
     page.wait_for_function("() => document.querySelector('#draft-status').textContent.includes('Draft saved')")
     draft = Draft.objects.get(user=users.alice, task_type="segmentannotation")

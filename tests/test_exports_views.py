@@ -32,6 +32,14 @@ def test_the_export_page_counts_the_selection_and_suggests_formats(alice_client,
     assert "not completed go into Scale's JSON Lines file only" in html
 
 
+def test_the_export_title_names_the_type_as_people_know_it(alice_client, users):
+    seg(users, 1)
+    page = alice_client.get("/exports/new/?type=segmentannotation&q=street")
+    html = page.content.decode()
+    assert "Tasks: segmentation tasks, matching “street”" in html
+    assert "type segmentannotation" not in html
+
+
 def test_an_empty_selection_says_what_to_do_and_creates_nothing(alice_client, users):
     page = alice_client.get("/exports/new/?project=nothing-here")
     assert b"Nothing to export" in page.content and b"task table" in page.content

@@ -297,8 +297,14 @@ def test_it_exports_the_current_view_as_csv(alice_client, users):
 def test_the_overview_shows_counts_and_recent_tasks(alice_client, users):
     task = make_task(users.ws_a, users.alice, unique_id="recent-one", scale_status="completed")
     page = alice_client.get("/").content.decode()
-    assert "recent-one" in page and f"/tasks/{task.code}/" in page
+    assert "a.png" in page and f"/tasks/{task.code}/" in page  # no name given: the attachment's file name
     assert 'href="/tasks/?status=completed"' in page
+    # Named as the table names them: the person's name, else the attachment's file name.
+    named = make_task(users.ws_a, users.alice, unique_id="a1b2c3", name="Crossing at dusk", scale_task_id="1" * 24)
+    make_task(users.ws_a, users.alice, unique_id="d4e5f6", scale_task_id="2" * 24,
+              payload={"attachment": "s3://bucket/frames/cam-7.png", "labels": ["road"]})  # fmt: skip
+    page = alice_client.get("/").content.decode()
+    assert "Crossing at dusk" in page and "cam-7.png" in page and named.unique_id not in page
 
 
 @pytest.mark.django_db(transaction=True)

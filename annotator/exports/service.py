@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from annotator.tasks.models import SubmissionGroup, Task
+from annotator.tasks.models import SubmissionGroup, Task, TaskType
 
 from . import FORMATS
 from .archive import write_export
@@ -53,9 +53,14 @@ def describe(workspace, selection: dict) -> str:
         parts.append(f"project {f.project}")
     if f.batch:
         parts.append(f"batch {f.batch}")
-    for key in ("status", "type", "tag", "q"):
+    if f.type:
+        # People know the types by their names in the composer, not Scale's keys.
+        parts.append(str(dict(TaskType.choices).get(f.type, f.type)).lower() + " tasks")
+    for key in ("status", "tag"):
         if getattr(f, key):
             parts.append(f"{key} {getattr(f, key)}")
+    if f.q:
+        parts.append(f"matching “{f.q}”")
     if f.since or f.until:
         parts.append(f"created {f.since or '…'} to {f.until or '…'}")
     return "Tasks: " + (", ".join(parts) if parts else "all tasks")

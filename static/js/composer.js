@@ -30,7 +30,7 @@
   }
 
   function button(text, label, onClick, cls) {
-    return el("button", { type: "button", "class": "small " + (cls || ""), "aria-label": label || text, text: text,
+    return el("button", { type: "button", "class": "small " + (cls || ""), "aria-label": label || text.replace(/^\+\s*/, ""), text: text,
       on: { click: onClick } });
   }
 
@@ -338,14 +338,13 @@
       ]));
     }
     this.root.appendChild(this.list(this.nodes, [], 1));
-    var article = /^[aeiou]/.test(this.what) ? "an " : "a ";
-    this.root.appendChild(button("+ Add " + this.what, "Add " + article + this.what, function () {
+    this.root.appendChild(button("+ Add " + this.what, "Add " + this.what, function () {
       self.nodes.push({ choice: "" });
       self.changed(true);
       var inputs = self.root.querySelectorAll(":scope > ol > li > .tree-row input.label-name");
       if (inputs.length) { inputs[inputs.length - 1].focus(); inputs[inputs.length - 1].dataset.editing = "1"; }
     }, "add"));
-    var paste = button("Paste a list", "Paste many " + this.what + "s at once", function () {
+    var paste = button("Paste a list", "Paste a list of " + this.what + "s at once", function () {
       self.pasting = !self.pasting;
       self.render();
       var box = self.root.querySelector("textarea.paste-labels");
@@ -414,7 +413,7 @@
           }
           self.announce(message);
         }, "primary"),
-        button("Cancel", "Close the paste box", function () { self.pasting = false; self.changed(true); })
+        button("Cancel", "Cancel pasting", function () { self.pasting = false; self.changed(true); })
       ]),
       note
     ]);
@@ -445,7 +444,9 @@
       });
       var display = el("input", {
         "class": "label-display", value: node.display || "", "data-key": key + ":display",
-        "aria-label": "Display name of " + (node.choice || "this " + self.what), placeholder: "display name (optional)",
+        // A short placeholder: at phone width the row is narrow and a longer one was cut off.
+        "aria-label": "Display name of " + (node.choice || "this " + self.what) + " (optional)", placeholder: "display name",
+        title: "Optional: the name labellers see instead of the label's own",
         on: { input: function (e) { node.display = e.target.value; self.changed(false); } }
       });
       // Dragging is for the mouse; the keys and buttons do the same from the keyboard.
@@ -516,7 +517,7 @@
       var down = button("↓", "Move " + (node.choice || self.what) + " down", move(1));
       down.setAttribute("data-key", key + ":down");
       down.disabled = index === nodes.length - 1;
-      var sub = button("+ Sub", "Add a sub-" + self.what + " under " + (node.choice || "this " + self.what), function () {
+      var sub = button("+ Sub", "Sub-" + self.what + " under " + (node.choice || "this " + self.what), function () {
         node.subchoices = node.subchoices || [];
         node.subchoices.push({ choice: "" });
         self.changed(true);
@@ -827,7 +828,7 @@
         }, "danger")
       ])));
     });
-    wrap.appendChild(button("+ Connect two point labels", "Add a connection between two point labels", function () {
+    wrap.appendChild(button("+ Connect two point labels", "", function () {
       connections.push({ pair: ["", ""] });
       point.connections = connections;
       changed(); rerender();
@@ -966,7 +967,7 @@
       var leaves = currentLeaves();
       shownLeaves = JSON.stringify(leaves);
       entries.forEach(function (entry, index) { root.appendChild(card(entry, index, leaves)); });
-      root.appendChild(button("+ Add attribute", "Add an annotation attribute", function () {
+      root.appendChild(button("+ Add attribute", "", function () {
         var n = entries.length + 1;
         var id = "attribute_" + n;
         while (entries.some(function (e) { return e[0] === id; })) { n += 1; id = "attribute_" + n; }
@@ -1072,7 +1073,7 @@
         box.appendChild(row);
       });
       if (others.length) {
-        box.appendChild(button("+ and another attribute", "Add a condition to alternative " + (g + 1), function () {
+        box.appendChild(button("+ and another attribute", "and another attribute in alternative " + (g + 1), function () {
           var free = others.filter(function (id) { return !(id in group); });
           if (!free.length) return;
           group[free[0]] = [];
@@ -1083,7 +1084,7 @@
     });
     if (others.length) {
       wrap.appendChild(button(groups.length ? "+ or when…" : "+ Only when another attribute has a value…",
-        "Add an alternative condition on other attributes", function () {
+        groups.length ? "or when: an alternative condition on other attributes" : "", function () {
           var group = {};
           group[others[0]] = [];
           groups.push(group);
@@ -1123,7 +1124,7 @@
           button("Remove link", "Remove link " + entry[0], function () { entries.splice(index, 1); changed(); withFocus(root, render); }, "danger")
         ]));
       });
-      root.appendChild(button("+ Add link", "Add a link between annotations", function () {
+      root.appendChild(button("+ Add link", "Add link between annotations", function () {
         entries.push(["link_" + (entries.length + 1), { is_bidirectional: false, from_allowed_labels: [], to_allowed_labels: [] }]);
         changed(); render();
       }, "add"));
@@ -1225,7 +1226,7 @@
           el("span", { "class": "error", "data-row-error": String(index) })
         ]));
       });
-      root.appendChild(button("+ Add metadata", "Add a metadata key and value", function () {
+      root.appendChild(button("+ Add metadata", "Add metadata key and value", function () {
         rows.push({ key: "", type: "text", raw: "" }); render();
         var keys = root.querySelectorAll("input.meta-key");
         keys[keys.length - 1].focus();
