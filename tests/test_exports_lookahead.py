@@ -213,3 +213,14 @@ def test_a_daemonic_celery_pool_process_may_start_the_children(tmp_path):
     assert process.exitcode == 0
     result = json.loads((tmp_path / "r.json").read_text())
     assert result == {"written": {"coco": 6}, "children": 6}
+
+
+def test_children_that_cannot_start_leave_the_work_to_the_writer(tmp_path, records, children, monkeypatch, caplog):
+    from annotator.exports import converters
+
+    monkeypatch.setattr(converters.sys, "executable", str(tmp_path / "no-such-python"))
+    report = write_export(records, ["coco"], tmp_path / "x.zip", workers=3)
+    assert report.written["coco"] == 6 and children == []
+    assert "converter processes not started" in caplog.text
+    write_export(records, ["coco"], tmp_path / "single.zip", workers=1)
+    assert contents(tmp_path / "x.zip") == contents(tmp_path / "single.zip")

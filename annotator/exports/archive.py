@@ -494,6 +494,7 @@ class LookAhead:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="export") if workers > 1 else None
         self.children: ConverterProcesses | None = None
         self.small = 0  # small-mask tasks met so far
+        self.children_failed = False  # they could not be started: not tried again
         self.ahead = 1  # tasks that may wait for the writer
         self.by_children = 0  # tasks converted in child processes (for the log)
         self.by_threads = 0
@@ -519,11 +520,15 @@ class LookAhead:
         if pixels > THREAD_MAX_PIXELS:
             return None
         self.small += 1
-        if self.children is None and self.small >= PROCESS_AFTER:
+        if self.children is None and self.small >= PROCESS_AFTER and not self.children_failed:
             # One core stays with this process, which writes (and converts while they start):
             # on 2 cores one child beat two (2.1 s vs 2.45 s median for 10,000 masks).
             count = max(1, self.workers - 1)
-            self.children = ConverterProcesses(count, with_masks=self.exporter.needs_masks)
+            try:
+                self.children = ConverterProcesses(count, with_masks=self.exporter.needs_masks)
+            except OSError as e:  # no interpreter to start, out of processes: convert here
+                log.warning("export converter processes not started (%s); converting in the writer", e)
+                self.children_failed = True
         if self.children is None:
             return None
         found = segmentation.entries(record.response)

@@ -195,7 +195,13 @@ class ConverterProcesses:
     `submit` answers None and the caller converts the task itself."""
 
     def __init__(self, count: int, *, with_masks: bool) -> None:
-        self.children = [_Child() for _ in range(count)]
+        self.children: list[_Child] = []
+        try:
+            for _ in range(count):
+                self.children.append(_Child())
+        except OSError:
+            self.close()  # the ones that did start
+            raise
         self.with_masks = with_masks  # send the decoded mask back (the mask formats draw from it)
         self.turn = 0
 
