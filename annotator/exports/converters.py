@@ -94,16 +94,9 @@ class Pending:
             raise value
         (height, width), mask_bytes, dtype, found_regions = value
         mask = None if mask_bytes is None else np.frombuffer(mask_bytes, dtype=dtype).reshape(height, width)
-        size = [height, width]
-        return Converted(
-            self.found,
-            mask,
-            [
-                Region(self.found[pos], {"size": list(size), "counts": counts}, area, bbox)
-                for pos, counts, area, bbox in found_regions
-            ],
-            shape=(height, width),
-        )
+        found = self.found
+        made = [Region(found[p], {"size": [height, width], "counts": c}, a, b) for p, c, a, b in found_regions]
+        return Converted(found, mask, made, shape=(height, width))
 
 
 class ConverterGone(RuntimeError):
