@@ -226,7 +226,7 @@ def test_raw_json_mode_round_trips_and_keeps_invalid_text(page, live_server, use
     page.locator("#labels-card").get_by_role("button", name="Add label", exact=True).click()
     page.keyboard.type("car")
     wait_payload(page, "p => JSON.stringify(p.labels) === '[\"car\"]'")
-    page.get_by_role("button", name="Edit labels as JSON").click()
+    page.get_by_role("button", name="Edit as JSON: labels").click()
     area = page.locator("#json-id_labels_json")
     assert json.loads(area.input_value()) == ["car"]
     assert page.locator("#labels-card .builder").is_hidden()
@@ -241,13 +241,13 @@ def test_raw_json_mode_round_trips_and_keeps_invalid_text(page, live_server, use
     assert "Not valid JSON" in error.inner_text()
     assert area.get_attribute("aria-invalid") == "true"
     assert settled_payload(page)["labels"] == wanted
-    page.get_by_role("button", name="Edit labels as JSON").click()  # back to the editor: refused
+    page.get_by_role("button", name="Back to the editor: labels").click()  # back to the editor: refused
     assert area.input_value() == broken and area.is_visible()
     assert "Fix it to go back to the editor" in error.inner_text()
     area.fill(json.dumps([*wanted, "sky"]))
     assert error.is_hidden()
     wait_payload(page, "p => p.labels.length === 3")
-    page.get_by_role("button", name="Edit labels as JSON").click()
+    page.get_by_role("button", name="Back to the editor: labels").click()
     assert key(page, "labels:1.1:name").input_value() == "van"
     assert key(page, "labels:1.1:display").input_value() == "Van"
     assert key(page, "labels:2:name").input_value() == "sky"
@@ -259,7 +259,7 @@ def test_raw_json_mode_round_trips_and_keeps_invalid_text(page, live_server, use
     page.keyboard.press("Control+z")
     page.wait_for_function("() => document.querySelectorAll('#labels-card input.label-name').length === 1")
     # Undo while in JSON mode shows the restored value in the box.
-    page.get_by_role("button", name="Edit labels as JSON").click()
+    page.get_by_role("button", name="Edit as JSON: labels").click()
     assert json.loads(area.input_value()) == ["car"]
     page.locator("h1").click()
     page.keyboard.press("Control+Shift+z")
@@ -285,14 +285,14 @@ def test_raw_json_mode_round_trips_and_keeps_invalid_text(page, live_server, use
     assert parsed() == wanted
     wait_payload(page, "p => p.labels.length === 2")
     # Attributes and metadata have the same switch.
-    page.get_by_role("button", name="Edit attributes as JSON").click()
+    page.get_by_role("button", name="Edit as JSON: attributes").click()
     page.locator("#json-id_attributes_json").fill('{"size": {"type": "number", "description": "How big?", "min": 0}}')
-    page.get_by_role("button", name="Edit metadata as JSON").click()
+    page.get_by_role("button", name="Edit as JSON: metadata").click()
     page.locator("#json-id_metadata_json").fill('{"camera": "front", "n": 2}')
     shown = wait_payload(page, "p => p.annotation_attributes && p.metadata")
     assert shown["annotation_attributes"] == {"size": {"type": "number", "description": "How big?", "min": 0}}
     assert shown["metadata"] == {"camera": "front", "n": 2}
-    page.get_by_role("button", name="Edit attributes as JSON").click()
+    page.get_by_role("button", name="Back to the editor: attributes").click()
     assert key(page, "a0:id").input_value() == "size"
     assert key(page, "a0:min").input_value() == "0"
     assert js_errors(page) == []
@@ -367,9 +367,9 @@ def test_video_geometries_pick_from_one_task_label_list(page, live_server, users
     shown = settled_payload(page)
     assert shown["geometries"]["line"] == {"objects_to_annotate": ["truck", "car"]}
     # The geometries' JSON mode shows exactly what is sent.
-    page.get_by_role("button", name="Edit geometries as JSON").click()
+    page.get_by_role("button", name="Edit as JSON: geometries").click()
     assert json.loads(page.locator("#json-id_geometries_json").input_value()) == shown["geometries"]
-    page.get_by_role("button", name="Edit geometries as JSON").click()
+    page.get_by_role("button", name="Back to the editor: geometries").click()
     page.set_viewport_size({"width": 375, "height": 800})
     unfold(page, "#geometries-card")
     page.locator("#geometries-card").scroll_into_view_if_needed()

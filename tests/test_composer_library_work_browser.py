@@ -158,10 +158,12 @@ def test_the_phone_composer_folds_its_cards_and_submits_from_the_bottom_bar(brow
         bar.wait_for()
         box = bar.bounding_box()
         assert box["y"] + box["height"] == pytest.approx(PHONE["height"], abs=1)  # at the bottom of the screen
-        # The basics and what to annotate are open; the rest fold to their headings.
+        # The basics, what to annotate and the labels are open; the rest fold to their headings.
         assert page.locator("#id_attachment").is_visible()
-        assert "folded" in page.locator("#labels-card").get_attribute("class")
-        assert page.locator("#labels-card .card-toggle").get_attribute("aria-expanded") == "false"
+        assert "folded" not in page.locator("#labels-card").get_attribute("class")
+        assert page.locator("#labels-card .card-toggle").get_attribute("aria-expanded") == "true"
+        assert "folded" in page.locator("#attributes-card").get_attribute("class")
+        assert page.locator("#attributes-card .card-toggle").get_attribute("aria-expanded") == "false"
         page.wait_for_function("() => document.getElementById('phone-problems').textContent.includes('to fill in')")
         shot(page, "composer-phone-folded", full_page=False)
 
@@ -169,8 +171,6 @@ def test_the_phone_composer_folds_its_cards_and_submits_from_the_bottom_bar(brow
         page.fill("#id_callback_url", "not a url")
         page.wait_for_function("() => /problem/.test(document.getElementById('phone-problems').textContent)")
         page.fill("#id_callback_url", "https://hooks.example.org/scale")
-        page.locator("#labels-card .card-toggle").click()
-        assert page.locator("#labels-card .card-toggle").get_attribute("aria-expanded") == "true"
         page.locator("#labels-card").get_by_role("button", name="Add label").click()
         page.locator("#labels-card input.label-name").first.fill("car")
         page.wait_for_function("() => document.getElementById('phone-problems').textContent.includes('Valid')")

@@ -108,6 +108,18 @@ def test_it_copies_segmentation_results_and_normalises_the_mask(users, settings,
     thumb = Image.open(io.BytesIO(results.thumbnail_png(task))).convert("RGB")
     left, right = thumb.getpixel((2, 2)), thumb.getpixel((thumb.width - 3, 2))
     assert left[0] > left[1] and right[1] > right[0]  # red road on the left, green grass on the right
+    assert results.viewer_data(task)["sandbox"] is False  # Scale's result: no "made up" note
+
+
+def test_results_from_the_sandbox_are_told_apart_by_their_urls():
+    def files(*urls):
+        return [ResultFile(name=str(n), source_url=url) for n, url in enumerate(urls)]
+
+    assert results.from_sandbox(files("http://127.0.0.1:8000/sandbox/results/65a0_indexed.png"))
+    assert not results.from_sandbox(files("https://scale-results.s3.amazonaws.com/65a0/indexed.png"))
+    # Only the path counts: a look-alike elsewhere in the URL is not the sandbox's.
+    assert not results.from_sandbox(files("https://cdn.example.org/x?next=/sandbox/results/a.png"))
+    assert not results.from_sandbox([])
 
 
 def test_it_copies_each_labels_mask_and_the_unlabeled_pixels(users, settings, tmp_path, trusted_host, alice_client):

@@ -96,6 +96,8 @@ def test_a_task_completes_live_shows_its_mask_and_emails_its_submitter(page, liv
         assert painted > 1000
         legend = page.locator("#rv-legend label")
         assert legend.count() >= 3 and legend.first.is_visible()
+        # The sandbox's result says it is made up (a new user took it for a labeller's work).
+        assert "Drawn by the built-in sandbox, not by a labeller" in page.locator("#sandbox-result").inner_text()
         # A per-label toggle hides that label's pixels.
         legend.first.locator("input").uncheck()
         fewer = page.evaluate(

@@ -19,10 +19,12 @@ import io
 import logging
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from annotator import safe_files
 from annotator.tasks.models import ResultFile, Task, TaskType
@@ -281,6 +283,7 @@ def viewer_data(task: Task) -> dict | None:
             "image": image,
             "mask": file_url(task, "mask"),
             "labels": label_legend(task.response),
+            "sandbox": from_sandbox(files.values()),
         }
     if task.task_type != TaskType.SEGMENTATION and "annotations" in files:
         frames = payload.get("attachments") if isinstance(payload.get("attachments"), list) else []
@@ -291,8 +294,19 @@ def viewer_data(task: Task) -> dict | None:
             "video": "" if frames else str(payload.get("attachment") or ""),
             "frame_rate": payload.get("frame_rate") or 1,
             "events": file_url(task, "events") if "events" in files else "",
+            "sandbox": from_sandbox(files.values()),
         }
     return None
+
+
+def from_sandbox(files: Iterable[ResultFile]) -> bool:
+    """Whether these results were drawn by our sandbox (its result URLs), not by Scale's labellers:
+    the page says so, or a made-up mask would pass for a labeller's work."""
+    try:
+        prefix = reverse("sandbox:result", args=["x"])[:-1]
+    except NoReverseMatch:  # the sandbox is switched off: nothing came from it
+        return False
+    return any(urlsplit(f.source_url).path.startswith(prefix) for f in files)
 
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:

@@ -1458,8 +1458,10 @@
     var area = el("textarea", { id: areaId, "class": "builder-json", rows: 10, spellcheck: "false", hidden: true,
       "aria-describedby": errorId, "data-key": "json:" + input.id });
     var error = el("p", { "class": "error json-error", id: errorId, role: "alert", hidden: true });
-    var toggle = el("button", { type: "button", "class": "small json-toggle", "aria-pressed": "false", "aria-controls": areaId,
-      "data-json-toggle": input.id, text: "Edit as JSON", "aria-label": "Edit " + label + " as JSON" });
+    // The name starts with the visible text (voice control users say what they see); the
+    // text itself says the state, so there is no aria-pressed to announce it twice.
+    var toggle = el("button", { type: "button", "class": "small json-toggle", "aria-controls": areaId,
+      "data-json-toggle": input.id, "data-what": label, text: "Edit as JSON", "aria-label": "Edit as JSON: " + label });
     var bar = el("div", { "class": "row json-bar" }, [toggle]);
     root.parentNode.insertBefore(bar, root);
     root.parentNode.insertBefore(area, root.nextSibling);
@@ -1510,8 +1512,8 @@
     if (!area || !toggle) return;
     root.hidden = on;
     area.hidden = !on;
-    toggle.setAttribute("aria-pressed", on ? "true" : "false");
     toggle.textContent = on ? "Back to the editor" : "Edit as JSON";
+    toggle.setAttribute("aria-label", toggle.textContent + ": " + toggle.dataset.what);
     var error = document.getElementById("json-error-" + root.dataset.target);
     if (!on && error) { error.hidden = true; area.removeAttribute("aria-invalid"); }
     // After an undo or redo the box shows the field as restored.
@@ -1680,7 +1682,13 @@
         if (builder) { var hidden = document.getElementById(builder.dataset.target); if (hidden) touch(hidden.name); }
       });
     });
-    document.addEventListener("htmx:afterSettle", function () { placeIssues(); });
+    document.addEventListener("htmx:afterSettle", function () {
+      placeIssues();
+      // The refused submit's summary is about the form as it was sent: once the live preview finds
+      // nothing left to fix, it would only contradict the "Valid" beside it.
+      var refused = document.getElementById("validate-errors");
+      if (refused && document.getElementById("preview-valid")) refused.remove();
+    });
     document.addEventListener("click", function (e) {
       var link = e.target.closest && e.target.closest("a.issue-link");
       if (link && goToIssue(link)) e.preventDefault();

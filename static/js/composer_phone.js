@@ -45,8 +45,10 @@
         card.dataset.foldedByHand = card.classList.contains("folded") ? "" : "1";
         setOpen(card, card.classList.contains("folded"));
       });
-      // Open: the basics, what to annotate (every task needs it), and whatever has a problem.
-      setOpen(card, index === 0 || !!card.querySelector("#id_attachment") || hasProblem(card));
+      // Open: the basics, what to annotate and the labels (every task needs them; a folded
+      // Labels card hid "+ Add label" from a new user), and whatever has a problem.
+      var needed = index === 0 || !!card.querySelector("#id_attachment") || card.id === "labels-card";
+      setOpen(card, needed || hasProblem(card));
     });
   }
 
