@@ -224,3 +224,21 @@ def test_children_that_cannot_start_leave_the_work_to_the_writer(tmp_path, recor
     assert "converter processes not started" in caplog.text
     write_export(records, ["coco"], tmp_path / "single.zip", workers=1)
     assert contents(tmp_path / "x.zip") == contents(tmp_path / "single.zip")
+
+
+def test_a_large_mask_among_small_ones_is_not_sent_back_by_the_child(tmp_path, records, children, monkeypatch,
+                                                                       converted_in):  # fmt: skip
+    from annotator.exports import converters
+
+    monkeypatch.setattr(converters, "MAX_SENT_PIXELS", 100)  # every sandbox mask counts as large
+    report = write_export(records, FORMATS, tmp_path / "x.zip", workers=2)
+    # The mask formats need the mask itself: the writer converted each one (the two broken ones
+    # were answered by the child with their problem, as before).
+    assert len(converted_in) == 6
+    write_export(records, FORMATS, tmp_path / "single.zip", workers=1)
+    assert contents(tmp_path / "x.zip") == contents(tmp_path / "single.zip")
+    assert report.written["segmentation_mask"] == 6
+    # COCO alone needs only the regions, which are small whatever the mask: the child sends those.
+    converted_in.clear()
+    write_export(records, ["coco"], tmp_path / "coco.zip", workers=2)
+    assert converted_in == []

@@ -44,6 +44,9 @@ _READY = "ready"
 # How long `submit` waits for a starting child (0: not at all; the writer
 # converts in the meantime). Tests wait, so that a short export meets the children.
 READY_WAIT = 0.0
+# Masks larger than this are not sent back (the writer converts them itself): the
+# children are for many small masks, and the writer holds what is in flight.
+MAX_SENT_PIXELS = 1_000_000
 # Tasks per message: one pickle, one write and one read per batch rather than
 # per task, which is what makes a child worth its pipe for 96x64 masks.
 BATCH = 16
@@ -80,15 +83,16 @@ class Pending:
         self.answer: tuple | None = None
 
     def wait(self) -> bool:
-        """Wait for the answer; False if the child died first (convert it yourself)."""
+        """Wait for the answer; False if the child died first or declined a large mask
+        (convert it yourself)."""
         if self.answer is None:
             self.answer = self.child.answer(self)
-        return self.answer is not None
+        return self.answer is not None and self.answer[0] is not None  # (None, None): declined
 
     def result(self) -> Converted:
         """The conversion, or the MaskError/OSError the child met, raised here."""
         if not self.wait():
-            raise ConverterGone("the converter process exited")
+            raise ConverterGone("the converter process did not convert this task")
         ok, value = self.answer
         if not ok:
             raise value
@@ -195,7 +199,9 @@ class ConverterProcesses:
         except OSError:
             self.close()  # the ones that did start
             raise
-        self.with_masks = with_masks  # send the decoded mask back (the mask formats draw from it)
+        # Send the decoded mask back (the mask formats draw from it) when it is at most this
+        # many pixels; 0: never (COCO needs only the regions). Read at start, so tests can set it.
+        self.mask_limit = MAX_SENT_PIXELS if with_masks else 0
         self.turn = 0
 
     def submit(self, found: list[Entry], source: Path, extended: bool) -> Pending | None:
@@ -204,7 +210,7 @@ class ConverterProcesses:
             child = self.children[self.turn]
             if not child.gone and child.poll_ready():
                 pending = Pending(child, found)
-                child.add((str(source), extended, [e.index for e in found], self.with_masks), pending)
+                child.add((str(source), extended, [e.index for e in found], self.mask_limit), pending)
                 if not child.open:  # that batch went: the next one goes to the next child
                     self.turn = (self.turn + 1) % len(self.children)
                 return pending
@@ -222,14 +228,21 @@ class ConverterProcesses:
             child.close()
 
 
-def _convert(source: str, extended: bool, indexes: list[int], with_mask: bool) -> tuple:
+def _convert(source: str, extended: bool, indexes: list[int], mask_limit: int) -> tuple:
     # Stand-in entries: the child needs only the indexes; an entry's number
     # carries its position, by which the parent finds its own entry again.
     stubs = [Entry("", index, "", False, pos) for pos, index in enumerate(indexes)]
     mask = read_index_mask(Path(source), extended=extended)
+    if mask_limit and mask.size > mask_limit:
+        raise _Declined
     found = [(r.entry.number, r.rle["counts"], r.area, r.bbox) for r in regions(mask, stubs)]
-    data = mask.tobytes() if with_mask else None
+    data = mask.tobytes() if mask_limit else None
     return mask.shape, data, mask.dtype.str, found
+
+
+class _Declined(Exception):
+    """A large mask among small ones: sending it back would hold it twice, and up to
+    a batch's worth of them in the parent at once. The writer converts it instead."""
 
 
 def serve(source: BinaryIO, out: BinaryIO) -> None:
@@ -259,6 +272,8 @@ def _answer(requests: queue.SimpleQueue, out: BinaryIO) -> None:
         for request in batch:
             try:
                 answers.append((True, _convert(*request)))
+            except _Declined:
+                answers.append((None, None))
             except Exception as e:  # sent back, raised in the exporter as if converted there
                 answers.append((False, e))
         try:
