@@ -318,6 +318,10 @@ class ScaleClient:
         return self._request("POST", "files/upload", files={"file": (filename, fileobj, content_type)}, data=data)
 
     # --- batches -------------------------------------------------------------
+    def get_project(self, name: str) -> dict:
+        """`{name, type, param_history: [{version, created_at, ...params}], ...}`; 404 if unknown."""
+        return self._request("GET", f"projects/{quote(name, safe='')}")
+
     def create_batch(self, project: str, name: str, callback: str = "") -> dict:
         body = {"project": project, "name": name}
         if callback:

@@ -134,3 +134,28 @@ def test_on_a_phone_the_sample_video_alone_warns_that_the_project_must_define_ge
         assert page.locator("#preview-errors").count() == 0  # a warning: Scale decides
     finally:
         context.close()
+
+
+def test_the_page_asks_scale_about_the_project_and_the_warning_says_it_will_be_refused(page, live_server, users,
+                                                                                      settings):  # fmt: skip
+    """Found walking the composer as a new user: with labels left out, the preview said Valid and
+    the sandbox then refused the task, the project defining no labels. The page now asks the
+    project (here the sandbox, over HTTP) and says so before anything is sent."""
+    from tests import support
+
+    settings.SITE_URL = live_server.url
+    ws = users.ws_a
+    ws.set_api_key("browser-project-key")
+    ws.default_project = "street"
+    ws.save()
+    support.sandbox_account("browser-project-key", ws.callback_auth_key, projects=("street",))
+    login_in_browser(page, live_server, "alice", "alice-password-1")
+    page.goto(f"{live_server.url}/compose/segmentannotation/")
+    page.get_by_role("button", name="Use a sample image").click()
+    warnings = page.locator("#preview-warnings")
+    page.wait_for_function(
+        "() => (document.getElementById('preview-warnings') || {}).textContent?.includes('Scale will refuse this task')"
+    )
+    assert 'project "street" does not define it either' in warnings.inner_text()
+    assert "its params (version 0) define nothing but its instruction." in page.locator("#media-checks").inner_text()
+    assert js_errors(page) == []

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.http import QueryDict
 
 from annotator import scale_rules
-from annotator.composer import media_checks
+from annotator.composer import media_checks, project_checks
 from annotator.composer.forms import OMIT, ComposeForm, field_for_key
 
 # The scaleapi SDK's enum member for each task type (TaskType.Segmentannotation does not exist).
@@ -80,8 +80,17 @@ class Composition:
 
 
 def compose(
-    task_type: str, data: QueryDict | dict[str, Any], *, check_media: bool = True, **form_kwargs: Any
+    task_type: str,
+    data: QueryDict | dict[str, Any],
+    *,
+    check_media: bool = True,
+    workspace: Any = None,
+    **form_kwargs: Any,
 ) -> Composition:
+    """The form read into Scale's payload, with every problem placed at its field.
+
+    With a `workspace`, fields left to the task's project are told apart by what that project
+    at Scale is known to define (a cache read; project_checks)."""
     form = ComposeForm(data, task_type=task_type, **form_kwargs)
     form.is_valid()
     issues = [
@@ -116,7 +125,30 @@ def compose(
     for finding in media_checks.findings(task_type, payload, media):
         name = field_for_path(finding.path, "", form)
         issues.append(Issue(name, finding.path, finding.message, severity="warning"))
+    if workspace is not None:
+        issues = _with_project(workspace, payload, issues, media)
     return Composition(task_type, form, payload, issues, media)
+
+
+def _with_project(workspace: Any, payload: dict[str, Any], issues: list[Issue], media: dict) -> list[Issue]:
+    """The warnings about fields left to the project, as sharp as what is known of it: gone when
+    its params define the field, "Scale will refuse this task" when they do not. The project is
+    listed with the media checks; None there means the browser is to ask about it."""
+    project = payload.get("project")
+    left = [issue for issue in issues if issue.code == project_checks.PROJECT_DEFINED]
+    if not left or not isinstance(project, str) or not project.strip():
+        return issues  # nothing left to it, or only a batch names it (not checked)
+    info = project_checks.cached(workspace, project)
+    media[(project_checks.KIND, project)] = info
+    if info is None:
+        return issues
+    kept = []
+    for issue in issues:
+        message = project_checks.sharpen(issue.path, info) if issue.code == project_checks.PROJECT_DEFINED else ""
+        if message is None:
+            continue  # the project defines it: Scale fills it in
+        kept.append(replace(issue, message=message) if message else issue)
+    return kept
 
 
 def _in_order(payload: dict[str, Any], order: Any) -> dict[str, Any]:

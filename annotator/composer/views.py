@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotator import fetch_quota, fetcher, markdown, safe_files, scale_rules
 from annotator.accounts.access import get_for_user, require_workspace
 from annotator.composer import compose as composing
-from annotator.composer import importing, library_views, media_checks
+from annotator.composer import importing, library_views, media_checks, project_checks
 from annotator.composer import library as lib
 from annotator.composer.forms import ComposeForm, template_payload
 from annotator.composer.labeller import labeller_view
@@ -225,7 +225,7 @@ def compose_task(request: HttpRequest, task_type: str) -> HttpResponse:
     from_template = _posted_template(request)
     if action == "import":
         return _import(request, task_type, editing=editing, from_template=from_template)
-    composition = composing.compose(task_type, request.POST)
+    composition = composing.compose(task_type, request.POST, workspace=workspace)
     if action == "save_item" and editing is not None:
         return library_views.save_item(request, task_type, composition, editing)
     if action in LIBRARY_KINDS or action == "save_template":
@@ -387,6 +387,22 @@ def _save_to_library(request: HttpRequest, task_type: str, composition, action: 
     return _render_composer(request, task_type, composition.form, result=None)
 
 
+def _project_check(request: HttpRequest, workspace, name: str) -> HttpResponse:
+    """The task's project at Scale (?kind=project&url=<name>): the media checks' endpoint and
+    queue carry it too, and it shares their per-person quota (it is one call to Scale)."""
+    info = project_checks.cached(workspace, name)
+    if info is None:
+        try:
+            with fetch_quota.proxy_slot(request.user.pk):
+                info = project_checks.check(workspace, name)
+        except fetch_quota.Refused as refused:
+            response = JsonResponse({"problem": refused.message}, status=429)
+            response["Retry-After"] = str(refused.retry_after)
+            return response
+    return JsonResponse({"kind": project_checks.KIND, "url": name, "summary": info.summary(),
+                         "problem": info.problem, "found": info.found, "params": list(info.params)})  # fmt: skip
+
+
 @login_required
 @require_POST
 def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
@@ -396,7 +412,7 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     if too_large:
         # A 200 so htmx shows it where the preview goes; nothing of the request is parsed.
         return render(request, "composer/_preview_too_large.html", {"message": too_large})
-    composition = composing.compose(task_type, request.POST)
+    composition = composing.compose(task_type, request.POST, workspace=workspace)
     payload = composition.payload
     base_url = workspace.scale_base_url
     # Without the browser's list (no script), every problem is shown.
@@ -573,11 +589,13 @@ def media_check(request: HttpRequest) -> HttpResponse:
     The browser asks once per media URL of the form, off the typing preview's path; the
     answer is cached per URL, and the next preview turns it into warnings (media_checks).
     Fetching shares the image proxy's per-person quota; a cached answer costs none."""
-    require_workspace(request)
+    workspace = require_workspace(request)
     kind = request.GET.get("kind", "")
     url = request.GET.get("url", "")
+    if kind == project_checks.KIND and url and len(url) <= 200:
+        return _project_check(request, workspace, url)
     if kind not in media_checks.KINDS or not url or len(url) > 4096:
-        return JsonResponse({"problem": "Give kind=video or image and a URL."}, status=400)
+        return JsonResponse({"problem": "Give kind=video, image or project and a URL or name."}, status=400)
     info = media_checks.cached(kind, url)
     if info is None:
         if media_checks.unfetchable(url):
