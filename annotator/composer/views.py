@@ -387,6 +387,13 @@ def _save_to_library(request: HttpRequest, task_type: str, composition, action: 
     return _render_composer(request, task_type, composition.form, result=None)
 
 
+def _quota_refused(refused: fetch_quota.Refused) -> JsonResponse:
+    """The per-person fetch quota is spent: the browser's queue waits as told and asks again."""
+    response = JsonResponse({"problem": refused.message}, status=429)
+    response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
 def _project_check(request: HttpRequest, workspace, name: str) -> HttpResponse:
     """The task's project at Scale (?kind=project&url=<name>): the media checks' endpoint and
     queue carry it too, and it shares their per-person quota (it is one call to Scale)."""
@@ -396,9 +403,7 @@ def _project_check(request: HttpRequest, workspace, name: str) -> HttpResponse:
             with fetch_quota.proxy_slot(request.user.pk):
                 info = project_checks.check(workspace, name)
         except fetch_quota.Refused as refused:
-            response = JsonResponse({"problem": refused.message}, status=429)
-            response["Retry-After"] = str(refused.retry_after)
-            return response
+            return _quota_refused(refused)
     return JsonResponse({"kind": project_checks.KIND, "url": name, "summary": info.summary(),
                          "problem": info.problem, "found": info.found, "params": list(info.params)})  # fmt: skip
 
@@ -605,9 +610,7 @@ def media_check(request: HttpRequest) -> HttpResponse:
                 with fetch_quota.proxy_slot(request.user.pk):
                     info = media_checks.check(kind, url)
             except fetch_quota.Refused as refused:
-                response = JsonResponse({"problem": refused.message}, status=429)
-                response["Retry-After"] = str(refused.retry_after)
-                return response
+                return _quota_refused(refused)
     return JsonResponse({"kind": kind, "url": url, "summary": info.summary(), "problem": info.problem,
                          "duration": info.duration, "width": info.width, "height": info.height,
                          "frame_rate": info.frame_rate})  # fmt: skip
