@@ -190,7 +190,8 @@ class Exporter:
 
     def add(self, record: TaskRecord, converted: Converted | Future[Converted] | Pending | None = None) -> None:
         """Write one task. `converted` is its segmentation conversion when the
-        look-ahead made it (or is making it) in a thread; else it is made here."""
+        look-ahead made it (or is making it) in a thread or a child process; else
+        it is made here."""
         self.report.tasks += 1
         if self.jsonl is not None:
             self._scale(record)
