@@ -522,6 +522,26 @@ def test_it_never_raises_on_junk_under_known_keys(task_type, payload):
     assert_only_rule_errors(scale_rules.validate(task_type, payload))
 
 
+@SETTINGS
+@given(
+    st.sampled_from(scale_rules.TASK_TYPES),
+    st.dictionaries(KNOWN_KEY, ANY_VALUE | st.sampled_from(["", "  "]), max_size=8),
+)
+def test_it_never_changes_the_payload_it_judges(task_type, payload):
+    # The composer sends the very payload it validated: an empty attachment was once deleted
+    # from it in place (found by the composer's import round-trip property test).
+    before = copy.deepcopy(payload)
+    scale_rules.validate(task_type, payload)
+    assert payload == before
+
+
+def test_an_empty_attachment_is_judged_absent_but_left_in_place():
+    payload = {"attachment": "", "labels": ["road"]}
+    found = scale_rules.validate("segmentannotation", payload)
+    assert any(e.path == "attachment" and e.severity == "error" for e in found)
+    assert payload == {"attachment": "", "labels": ["road"]}
+
+
 def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
     found = [prefix]
     if isinstance(value, dict):
