@@ -152,10 +152,35 @@ def test_the_page_asks_scale_about_the_project_and_the_warning_says_it_will_be_r
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     page.get_by_role("button", name="Use a sample image").click()
-    warnings = page.locator("#preview-warnings")
-    page.wait_for_function(
-        "() => (document.getElementById('preview-warnings') || {}).textContent?.includes('Scale will refuse this task')"
-    )
-    assert 'project "street" does not define it either' in warnings.inner_text()
+    refusals = page.locator("#preview-refusals")
+    refusals.wait_for()
+    assert 'project "street" does not define it either' in refusals.inner_text()
+    assert page.locator("#preview-valid").count() == 0  # not "Valid" while Scale would refuse it
     assert "its params (version 0) define nothing but its instruction." in page.locator("#media-checks").inner_text()
     assert js_errors(page) == []
+
+
+def test_on_a_phone_the_bar_says_scale_will_refuse_when_the_project_lacks_the_labels(browser, live_server, users,
+                                                                                    settings):  # fmt: skip
+    from tests import support
+
+    settings.SITE_URL = live_server.url
+    ws = users.ws_a
+    ws.set_api_key("phone-project-key")
+    ws.default_project = "street"
+    ws.save()
+    support.sandbox_account("phone-project-key", ws.callback_auth_key, projects=("street",))
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        login_in_browser(page, live_server, "alice", "alice-password-1")
+        page.goto(f"{live_server.url}/compose/segmentannotation/")
+        page.get_by_role("button", name="Use a sample image").click()
+        page.wait_for_function("() => document.getElementById('phone-problems').textContent === '✗ Scale will refuse'")
+        assert "bad" in page.locator("#phone-problems").get_attribute("class")
+        # Labels given: the project is not asked any more, and the bar says Valid.
+        page.locator("#labels-card").get_by_role("button", name="Add label").click()
+        page.keyboard.type("car")
+        page.wait_for_function("() => document.getElementById('phone-problems').textContent.startsWith('✓ Valid')")
+    finally:
+        context.close()

@@ -46,7 +46,11 @@ def test_the_preview_asks_about_the_project_then_says_what_scale_will_do(alice_c
 
     page = preview(alice_client, "bare")
     assert "project &quot;bare&quot; does not define it either" in page and "Scale will refuse this task" in page
-    assert "✓ Valid" in page  # a warning still: the project may get its labels before the task is sent
+    # Shown apart from the "Scale may accept" warnings, and not called Valid; still not an error
+    # (the project may get its labels before the task is sent).
+    assert "Scale will refuse this task as it stands" in page and 'id="preview-refusals"' in page
+    assert "✓ Valid" not in page and "Scale will refuse it." in page
+    assert 'id="preview-errors"' not in page
     assert "[&quot;project&quot;, &quot;bare&quot;]" not in page  # asked once: not pending any more
 
     # The sandbox agrees with the warning: the task is refused for the labels the project lacks.

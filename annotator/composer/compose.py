@@ -72,7 +72,13 @@ class Composition:
 
     @property
     def warnings(self) -> list[Issue]:
-        return [issue for issue in self.issues if issue.severity != "error"]
+        """What Scale may accept (the project check's confirmed refusals are apart)."""
+        return [issue for issue in self.issues if issue.severity != "error" and issue.code != project_checks.REFUSED]
+
+    @property
+    def refusals(self) -> list[Issue]:
+        """Warnings its project at Scale confirmed: Scale will refuse the task (still not blocking)."""
+        return [issue for issue in self.issues if issue.code == project_checks.REFUSED]
 
     @property
     def payload_json(self) -> str:
@@ -147,7 +153,7 @@ def _with_project(workspace: Any, payload: dict[str, Any], issues: list[Issue], 
         message = project_checks.sharpen(issue.path, info) if issue.code == project_checks.PROJECT_DEFINED else ""
         if message is None:
             continue  # the project defines it: Scale fills it in
-        kept.append(replace(issue, message=message) if message else issue)
+        kept.append(replace(issue, message=message, code=project_checks.REFUSED) if message else issue)
     return kept
 
 

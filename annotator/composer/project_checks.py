@@ -22,6 +22,9 @@ from annotator.scale_rules.report import quote
 KIND = "project"
 CACHE_SECONDS = 60  # short: someone may be setting the project's params right now
 PROJECT_DEFINED = "param.project_defined"  # the rule code this module sharpens (scale_rules/validate.py)
+# The code of a sharpened one: the project was asked and lacks the field. Still a warning (never
+# blocks), shown apart from the "Scale may accept" ones, since this one Scale will refuse.
+REFUSED = "project.lacks_param"
 
 
 @dataclass(frozen=True)

@@ -339,7 +339,7 @@ def _import(request: HttpRequest, task_type: str, **context) -> HttpResponse:
         form = ComposeForm(request.POST, task_type=task_type)
         return _render_composer(request, task_type, form, pasted=raw, paste_error=error, **context)
     imported = importing.import_payload(task_type, payload)
-    composition = composing.compose(task_type, imported.data)
+    composition = composing.compose(task_type, imported.data, workspace=getattr(request, "workspace", None))
     _import_message(request, imported, copy_of=request.POST.get("duplicate_of", ""))
     return _render_composer(request, task_type, composition.form, result=composition, kept=imported.kept, **context)
 
@@ -444,7 +444,9 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
         "instruction_html": markdown.render_markdown(payload.get("instruction") or ""),
         "field_names": list(composition.form.fields),
         "errors": [issue for issue in shown if issue.severity == "error"],
-        "warnings": [issue for issue in shown if issue.severity != "error"],
+        "warnings": [i for i in shown if i.severity != "error" and i.code != project_checks.REFUSED],
+        # Warnings that the project at Scale, asked, confirms: Scale will refuse the task.
+        "refusals": [i for i in shown if i.code == project_checks.REFUSED],
         "to_fill": to_fill,
         # Every field with a place for its problems (key_order is bookkeeping, never shown).
         "issues_by_field": {
@@ -456,7 +458,8 @@ def compose_preview(request: HttpRequest, task_type: str) -> HttpResponse:
     return render(request, "composer/_preview.html", ctx)
 
 
-SHOWN_UNTOUCHED = frozenset({"param.project_defined"})
+# A field left to the project is the one thing a person may never touch and still must know about.
+SHOWN_UNTOUCHED = frozenset({project_checks.PROJECT_DEFINED, project_checks.REFUSED})
 
 
 def _touched_issues(composition: composing.Composition, touched_fields: str) -> tuple[list, list[tuple[str, str]]]:

@@ -84,15 +84,18 @@
     var errors = document.querySelectorAll("#preview-errors li").length;
     var todo = document.querySelectorAll("#preview-todo a").length;
     var warnings = document.querySelectorAll("#preview-warnings li").length;
+    var refused = document.querySelectorAll("#preview-refusals li").length;
     var text;
     if (errors) text = errors + (errors === 1 ? " problem" : " problems");
     else if (todo) text = todo + " still to fill in";
+    // Its project, asked, lacks what the task leaves to it: not "Valid", whatever the rules say.
+    else if (refused) text = "✗ Scale will refuse";
     // A warning may be why Scale refuses it (a geometry the project must define): say so.
     else if (warnings) text = "✓ Valid, " + warnings + (warnings === 1 ? " warning" : " warnings");
     else if (document.getElementById("preview-valid")) text = "✓ Valid";
     else text = "Checking…";
     count.textContent = text;
-    count.classList.toggle("bad", errors > 0);
+    count.classList.toggle("bad", errors > 0 || (!todo && refused > 0));
     count.classList.toggle("todo", !errors && todo > 0);
     // Open the cards that now hold a problem, so a count is never of something out of sight.
     if (PHONE.matches) {
