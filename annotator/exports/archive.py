@@ -532,12 +532,8 @@ class LookAhead:
                 self.children_failed = True
         if self.children is None:
             return None
-        found = segmentation.entries(record.response)
-        source, extended, _ = segmentation.mask_source(found, record.files)
-        if source is None:
-            return None  # the writer reports why
         self.ahead = PROCESS_AHEAD * len(self.children.children)
-        return self.children.submit(found, source, extended)  # None until a child is ready
+        return self.children.submit(record.response, record.files)  # None until a child is ready
 
     def finish(self) -> None:
         if self.children is not None:

@@ -31,7 +31,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .segmentation import Converted, Entry, Region, read_index_mask, regions
+from .segmentation import Converted, Entry, Region, entries, mask_source, read_index_mask, regions
 
 # The child imports `annotator` as a bare package: its __init__ loads the Celery
 # app, which the child does not use and which would double its start-up time.
@@ -204,11 +204,17 @@ class ConverterProcesses:
         self.mask_limit = MAX_SENT_PIXELS if with_masks else 0
         self.turn = 0
 
-    def submit(self, found: list[Entry], source: Path, extended: bool) -> Pending | None:
-        """Ask a ready child to convert one task; None if no child is ready."""
+    def submit(self, response: object, files: dict[str, Path]) -> Pending | None:
+        """Ask a ready child to convert one task; None if no child is ready, or the task
+        has no mask to read (the caller's own conversion says why)."""
         for _ in range(len(self.children)):
             child = self.children[self.turn]
             if not child.gone and child.poll_ready():
+                # Only now, with a child to take it: otherwise the caller reads the entries itself.
+                found = entries(response)
+                source, extended, _ = mask_source(found, files)
+                if source is None:
+                    return None
                 pending = Pending(child, found)
                 child.add((str(source), extended, [e.index for e in found], self.mask_limit), pending)
                 if not child.open:  # that batch went: the next one goes to the next child
