@@ -136,11 +136,9 @@ def test_on_a_phone_the_sample_video_alone_warns_that_the_project_must_define_ge
         context.close()
 
 
-def test_the_page_asks_scale_about_the_project_and_the_warning_says_it_will_be_refused(page, live_server, users,
-                                                                                      settings):  # fmt: skip
-    """Found walking the composer as a new user: with labels left out, the preview said Valid and
-    the sandbox then refused the task, the project defining no labels. The page now asks the
-    project (here the sandbox, over HTTP) and says so before anything is sent."""
+def sample_image_in_a_project_without_labels(page, live_server, users, settings) -> None:
+    """The composer with the sandbox's sample image, no labels, in a workspace whose project
+    (at the sandbox, over HTTP) defines none."""
     from tests import support
 
     settings.SITE_URL = live_server.url
@@ -152,6 +150,14 @@ def test_the_page_asks_scale_about_the_project_and_the_warning_says_it_will_be_r
     login_in_browser(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/compose/segmentannotation/")
     page.get_by_role("button", name="Use a sample image").click()
+
+
+def test_the_page_asks_scale_about_the_project_and_the_warning_says_it_will_be_refused(page, live_server, users,
+                                                                                      settings):  # fmt: skip
+    """Found walking the composer as a new user: with labels left out, the preview said Valid and
+    the sandbox then refused the task, the project defining no labels. The page now asks the
+    project (here the sandbox, over HTTP) and says so before anything is sent."""
+    sample_image_in_a_project_without_labels(page, live_server, users, settings)
     refusals = page.locator("#preview-refusals")
     refusals.wait_for()
     assert 'project "street" does not define it either' in refusals.inner_text()
@@ -162,20 +168,10 @@ def test_the_page_asks_scale_about_the_project_and_the_warning_says_it_will_be_r
 
 def test_on_a_phone_the_bar_says_scale_will_refuse_when_the_project_lacks_the_labels(browser, live_server, users,
                                                                                     settings):  # fmt: skip
-    from tests import support
-
-    settings.SITE_URL = live_server.url
-    ws = users.ws_a
-    ws.set_api_key("phone-project-key")
-    ws.default_project = "street"
-    ws.save()
-    support.sandbox_account("phone-project-key", ws.callback_auth_key, projects=("street",))
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
     try:
-        login_in_browser(page, live_server, "alice", "alice-password-1")
-        page.goto(f"{live_server.url}/compose/segmentannotation/")
-        page.get_by_role("button", name="Use a sample image").click()
+        sample_image_in_a_project_without_labels(page, live_server, users, settings)
         page.wait_for_function("() => document.getElementById('phone-problems').textContent === '✗ Scale will refuse'")
         assert "bad" in page.locator("#phone-problems").get_attribute("class")
         # Labels given: the project is not asked any more, and the bar says Valid.
