@@ -53,6 +53,13 @@ def test_the_preview_asks_about_the_project_then_says_what_scale_will_do(alice_c
     assert 'id="preview-errors"' not in page
     assert "[&quot;project&quot;, &quot;bare&quot;]" not in page  # asked once: not pending any more
 
+    # "Validate only" says the same, not "Valid" (found by a new user's walk).
+    form = {"attachment": "https://example.org/street.png", "project": "bare", "action": "validate"}
+    validated = alice_client.post("/compose/segmentannotation/", form).content.decode()
+    assert "Scale will refuse it (see below). Nothing was created." in validated
+    assert "Valid: Scale's rules find nothing wrong" not in validated
+    assert 'id="validate-refusals"' in validated
+
     # The sandbox agrees with the warning: the task is refused for the labels the project lacks.
     task = pipeline.create_task(sandbox, users.alice, "segmentannotation",
                                 {"attachment": "https://example.org/street.png", "project": "bare"})  # fmt: skip
